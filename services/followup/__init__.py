@@ -1,0 +1,1 @@
+"""Follow-up: loops, promises, SLAs and escalation (issue 4)."""

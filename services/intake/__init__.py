@@ -1,0 +1,5 @@
+"""Intake: accepts complaints, never loses them, and answers their live status."""
+
+from pathlib import Path
+
+MIGRATIONS = Path(__file__).parent / "migrations"

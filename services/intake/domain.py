@@ -1,0 +1,131 @@
+"""Pure intake rules: repeat contacts, the status read model, request fingerprints, webhook
+signing and address screening. No I/O here."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Status = Literal[
+    "received", "assigned", "acknowledged", "promised", "resolved", "closed", "reopened"
+]
+STATUSES: tuple[Status, ...] = (
+    "received",
+    "assigned",
+    "acknowledged",
+    "promised",
+    "resolved",
+    "closed",
+    "reopened",
+)
+CONFIRMABLE: frozenset[str] = frozenset({"resolved", "closed"})
+
+
+@dataclass(frozen=True)
+class RepeatContact:
+    count_30d: int
+    is_repeat: bool
+
+
+def repeat_contact(earlier_in_window: int, threshold: int) -> RepeatContact:
+    """This complaint plus the customer's earlier ones in the window; a repeat at `threshold`."""
+    count = earlier_in_window + 1
+    return RepeatContact(count_30d=count, is_repeat=count >= threshold)
+
+
+# (current status, event) -> new status. Missing pairs leave the status as it is, so a late or
+# re-emitted event (e.g. a second `complaint.assigned` after reconciliation) never moves it back.
+_TRANSITIONS: dict[tuple[str, str], Status] = {
+    ("received", "complaint.assigned"): "assigned",
+    ("received", "loop.opened"): "assigned",
+    ("assigned", "loop.acknowledged"): "acknowledged",
+    ("reopened", "loop.acknowledged"): "acknowledged",
+    **{
+        (s, "promise.made"): "promised"
+        for s in ("received", "assigned", "acknowledged", "reopened")
+    },
+    **{
+        (s, "loop.resolved"): "resolved"
+        for s in ("received", "assigned", "acknowledged", "promised", "reopened")
+    },
+    ("resolved", "loop.closed"): "closed",
+    **{(s, "loop.closed"): "closed" for s in ("assigned", "acknowledged", "promised", "reopened")},
+    ("resolved", "loop.reopened"): "reopened",
+    ("closed", "loop.reopened"): "reopened",
+}
+
+
+def status_after(current: str, event_name: str) -> str:
+    """The complaint status once `event_name` (e.g. `loop.resolved`) has happened."""
+    return _TRANSITIONS.get((current, event_name), current)
+
+
+PROMISE_STATUS: dict[str, str] = {
+    "promise.made": "pending",
+    "promise.kept": "kept",
+    "promise.overdue": "overdue",
+    "promise.renegotiated": "renegotiated",
+    "promise.cancelled": "cancelled",
+}
+
+
+def fingerprint(body: Any) -> str:
+    """A stable hash of a request body: same JSON content, same fingerprint."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:
+    """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the receiver recomputes and compares."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_webhook(secret: str, header: str, body: bytes) -> bool:
+    """Receiver side of `sign_webhook` (used by tests and documented for clients)."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        expected = sign_webhook(secret, int(parts["t"]), body)
+    except (KeyError, ValueError):
+        return False
+    return hmac.compare_digest(expected, header)
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def address_is_public(ip: IPAddress) -> bool:
+    """False for loopback, private, link-local, multicast, reserved and unspecified addresses."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def host_allowed(host: str, addresses: Iterable[IPAddress], allow_list: Iterable[str]) -> bool:
+    """A webhook host is allowed when every address it resolves to is public, or allow-listed.
+
+    The allow-list holds host names or CIDRs; it exists for local use (a receiver on loopback).
+    """
+    allow = list(allow_list)
+    if host.lower() in {a.lower() for a in allow}:
+        return True
+    networks = []
+    for entry in allow:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue
+    addrs = list(addresses)
+    if not addrs:
+        return False
+    return all(address_is_public(ip) or any(ip in n for n in networks) for ip in addrs)
+
+
+def retry_delay(attempt: int, base_s: float, cap_s: float = 3600.0) -> float:
+    """Exponential back-off after the `attempt`-th failure (1-based)."""
+    return float(min(cap_s, base_s * 2 ** (attempt - 1)))

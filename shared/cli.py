@@ -1,0 +1,196 @@
+"""The `closeloop` command: up, token, migrate, topics, dlq, replay-cfpb."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from shared.auth import ROLES, issue_token
+from shared.clock import SystemClock
+from shared.config import ServiceSettings
+
+
+def _token(args: argparse.Namespace) -> int:
+    settings = ServiceSettings()
+    print(
+        issue_token(
+            settings,
+            SystemClock(),
+            role=args.role,
+            subject=args.subject,
+            journeys=args.journey or (),
+            ttl=timedelta(hours=args.ttl_hours),
+        )
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    import os
+
+    from shared.db.migrate import upgrade
+    from shared.services import SERVICES, by_name
+
+    targets = SERVICES if args.service == "all" else (by_name(args.service),)
+    for info in targets:
+        url = (
+            os.environ.get(f"CLOSELOOP_{info.name.upper()}_DATABASE_URL")
+            or os.environ.get("CLOSELOOP_DATABASE_URL")
+            or f"sqlite:///.closeloop/{info.name}.db"
+        )
+        upgrade(info.migrations, url)
+        print(f"{info.name}: migrated {url.split('@')[-1]}")
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from shared.bus.kafka import ensure_topics
+    from shared.events import topics
+
+    settings = ServiceSettings()
+    created = ensure_topics(settings, [settings.topic(t) for t in topics.ALL])
+    print(f"created: {', '.join(created) or 'none (all existed)'}")
+    return 0
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
+    from shared.bus.dlq import list_dead_letters
+
+    letters = list_dead_letters(ServiceSettings())
+    if args.json:
+        for d in letters:
+            print(
+                json.dumps(
+                    {
+                        "partition": d.partition,
+                        "offset": d.offset,
+                        "event_id": d.event_id,
+                        "event_type": d.event_type,
+                        "original_topic": d.original_topic,
+                        "original_offset": d.original_offset,
+                        "consumer_group": d.consumer_group,
+                        "failed_at": d.failed_at.isoformat() if d.failed_at else None,
+                        "error": d.error,
+                    }
+                )
+            )
+        return 0
+    if not letters:
+        print("no dead letters")
+    for d in letters:
+        print(
+            f"{d.partition}:{d.offset}  {d.failed_at or '':<32}  {d.consumer_group:<16} "
+            f"{d.event_type or '?':<40} {d.original_topic}@{d.original_offset}  {d.error[:120]}"
+        )
+    return 0
+
+
+def _dlq_replay(args: argparse.Namespace) -> int:
+    from shared.bus.dlq import list_dead_letters, replay
+    from shared.bus.kafka import Producer
+
+    settings = ServiceSettings()
+    letters = list_dead_letters(settings)
+    if not args.all:
+        wanted = set(args.position or ())
+        letters = [
+            d for d in letters if f"{d.partition}:{d.offset}" in wanted or d.event_id in wanted
+        ]
+    if args.group:
+        letters = [d for d in letters if d.consumer_group == args.group]
+    producer = Producer(settings, "closeloop-dlq-replay")
+    try:
+        n = replay(producer, letters)
+    finally:
+        producer.close()
+    print(f"replayed {n} dead letter(s) to their original topics")
+    return 0
+
+
+def _replay_cfpb(args: argparse.Namespace) -> int:
+    from shared.cfpb import default_csv_path, replay
+
+    token = args.token or issue_token(
+        ServiceSettings(), SystemClock(), role="intake-client", subject=args.client
+    )
+    path = Path(args.path) if args.path else default_csv_path()
+    summary = replay(
+        args.url,
+        token,
+        path,
+        args.limit,
+        concurrency=args.concurrency,
+        batch=args.batch,
+        progress=not args.quiet,
+    )
+    print(summary.render())
+    return 0 if summary.accepted + summary.replayed > 0 or summary.total == 0 else 1
+
+
+def _up(args: argparse.Namespace) -> int:
+    from shared.logging import configure_logging
+    from shared.up import up
+
+    configure_logging("closeloop", "WARNING")
+    return up(with_logs=args.logs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="closeloop", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="run the whole system locally (broker, migrations, services)")
+    p.add_argument("--logs", action="store_true", help="stream service logs to this terminal")
+    p.set_defaults(fn=_up)
+
+    token = sub.add_parser("token", help="local tokens").add_subparsers(dest="sub", required=True)
+    p = token.add_parser("issue", help="print a signed token")
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--subject", required=True, help="client, owner or manager key")
+    p.add_argument("--journey", action="append", help="journey key (managers; repeatable)")
+    p.add_argument("--ttl-hours", type=float, default=12.0)
+    p.set_defaults(fn=_token)
+
+    p = sub.add_parser("migrate", help="apply a service's migrations")
+    p.add_argument("service", nargs="?", default="all")
+    p.set_defaults(fn=_migrate)
+
+    topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="sub", required=True)
+    topics.add_parser("create", help="create every topic that is missing").set_defaults(fn=_topics)
+
+    dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="sub", required=True)
+    p = dlq.add_parser("list", help="list dead letters with their errors")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=_dlq_list)
+    p = dlq.add_parser("replay", help="publish dead letters back to their original topics")
+    p.add_argument("position", nargs="*", help="PARTITION:OFFSET or event id (see `dlq list`)")
+    p.add_argument("--all", action="store_true", help="replay every dead letter")
+    p.add_argument("--group", help="only those a given consumer group failed on")
+    p.set_defaults(fn=_dlq_replay)
+
+    p = sub.add_parser("replay-cfpb", help="post real CFPB complaints to the intake API")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--path", help="CSV path (default ../shared/data/cfpb_complaints.csv)")
+    p.add_argument("--url", default="http://127.0.0.1:8001", help="intake base URL")
+    p.add_argument("--token", help="intake-client token (default: a local one for --client)")
+    p.add_argument("--client", default="demo-contact-center", help="client key of the local token")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--batch", action="store_true", help="use POST /v1/complaints:batch")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=_replay_cfpb)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The services `closeloop up`, `migrate` and `topics` know about (one line per service)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    name: str
+    port: int
+    worker_metrics_port: int
+
+    @property
+    def module(self) -> str:
+        return f"services.{self.name}"
+
+    @property
+    def migrations(self) -> Path:
+        return Path(importlib.import_module(self.module).__file__ or "").parent / "migrations"
+
+
+SERVICES: tuple[ServiceInfo, ...] = (ServiceInfo("intake", 8001, 9101),)
+
+
+def by_name(name: str) -> ServiceInfo:
+    for info in SERVICES:
+        if info.name == name:
+            return info
+    raise KeyError(name)

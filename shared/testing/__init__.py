@@ -1,0 +1,1 @@
+"""Test support shipped with the package so every service's tests share one broker and drain()."""
