@@ -99,6 +99,8 @@ class TokenVerifier:
         if role not in ROLES:
             raise Unauthorized("token has no known role", headers=_CHALLENGE)
         journeys = claims.get("journeys") or []
+        if not isinstance(journeys, list) or not all(isinstance(j, str) for j in journeys):
+            raise Unauthorized("the journeys claim must be a list of keys", headers=_CHALLENGE)
         return Principal(subject=str(claims["sub"]), role=role, journeys=tuple(journeys))
 
 

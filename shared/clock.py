@@ -37,5 +37,7 @@ class FrozenClock:
             return self._now
 
     def set(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("FrozenClock needs an aware datetime")
         with self._lock:
             self._now = now.astimezone(UTC)

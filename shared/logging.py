@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -17,12 +18,22 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 # Defence in depth: contact details must never reach a log line, even through an exception text.
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d ()./-]{7,}\d")
+# 8-15 digits with the usual separators, not glued to other word characters and not an ISO
+# date, so UUIDs and timestamps stay readable.
+_PHONE = re.compile(r"(?<![\w.:-])(?!\d{4}-\d\d-\d\d)\+?\(?\d(?:[ ()./-]{0,2}\d){7,14}(?![\w:-])")
 
 
 def redact(text: str) -> str:
     """Mask e-mail addresses and phone numbers."""
     return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+
+
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "service",
+    "correlation_id",
+}
 
 
 class _ContextFilter(logging.Filter):
@@ -39,12 +50,17 @@ class _ContextFilter(logging.Filter):
             record.msg = redact(record.msg)
         if record.args:
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                record.__dict__[key] = redact(value)  # values passed with `extra=`
         return True
 
 
 class _RedactingJsonFormatter(JsonFormatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+    """Scrubs the free text of a record (message, exception); structured fields stay intact."""
+
+    def formatException(self, ei: Any) -> str:
+        return redact(str(super().formatException(ei)))
 
 
 def configure_logging(service: str, level: str = "INFO", stream: object = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +11,13 @@ from pathlib import Path
 @dataclass(frozen=True)
 class ServiceInfo:
     name: str
-    port: int
+    default_port: int
     worker_metrics_port: int
+
+    @property
+    def port(self) -> int:
+        """The API port `closeloop up` uses: `CLOSELOOP_<NAME>_PORT`, else the default."""
+        return int(os.environ.get(f"CLOSELOOP_{self.name.upper()}_PORT", self.default_port))
 
     @property
     def module(self) -> str:

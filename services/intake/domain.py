@@ -76,7 +76,8 @@ PROMISE_STATUS: dict[str, str] = {
 
 def fingerprint(body: Any) -> str:
     """A stable hash of a request body: same JSON content, same fingerprint."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # ASCII escapes: any str, even one with lone surrogates, has an encoding to hash.
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -93,16 +94,37 @@ def verify_webhook(secret: str, header: str, body: bytes) -> bool:
         expected = sign_webhook(secret, int(parts["t"]), body)
     except (KeyError, ValueError):
         return False
-    return hmac.compare_digest(expected, header)
+    return hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, Teredo), else itself."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return ip
+
+
 def address_is_public(ip: IPAddress) -> bool:
-    """False for loopback, private, link-local, multicast, reserved and unspecified addresses."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """False for loopback, private, link-local, multicast, reserved and unspecified addresses,
+    also when an IPv6 address merely wraps such an IPv4 address."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _IPV4_COMPATIBLE:
+        return False  # deprecated IPv4-compatible form, ::a.b.c.d
+    ip = embedded_ipv4(ip)
     return ip.is_global and not ip.is_multicast
 
 
@@ -123,9 +145,12 @@ def host_allowed(host: str, addresses: Iterable[IPAddress], allow_list: Iterable
     addrs = list(addresses)
     if not addrs:
         return False
-    return all(address_is_public(ip) or any(ip in n for n in networks) for ip in addrs)
+    return all(
+        address_is_public(ip) or any(embedded_ipv4(ip) in n or ip in n for n in networks)
+        for ip in addrs
+    )
 
 
 def retry_delay(attempt: int, base_s: float, cap_s: float = 3600.0) -> float:
     """Exponential back-off after the `attempt`-th failure (1-based)."""
-    return float(min(cap_s, base_s * 2 ** (attempt - 1)))
+    return float(min(cap_s, base_s * 2 ** min(attempt - 1, 62)))

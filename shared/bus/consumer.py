@@ -100,7 +100,7 @@ class EventConsumer:
         """Handle or dead-letter one message; False only if it could be neither."""
         try:
             envelope = Envelope.from_kafka(msg)
-        except EnvelopeError as exc:
+        except (EnvelopeError, UnicodeDecodeError) as exc:
             return self._dead_letter(msg, "unknown", f"malformed event: {exc}", 1)
         name = _event_name(envelope.type)
         handler = self._handlers.get(name) if name else None
@@ -111,6 +111,8 @@ class EventConsumer:
                 event = parse_data(envelope)
             except (ValidationError, UnknownEventType) as exc:
                 return self._dead_letter(msg, envelope.type, f"invalid event body: {exc}", 1)
+            except Exception as exc:  # a faulty upcaster: retrying cannot help either
+                return self._dead_letter(msg, envelope.type, f"cannot read event: {exc!r}", 1)
             attempts = self._settings.consumer_max_attempts
             backoff = self._settings.consumer_retry_backoff_s
             for attempt in range(1, attempts + 1):

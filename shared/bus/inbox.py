@@ -35,5 +35,6 @@ def record(
     }
     dialect = session.get_bind().dialect.name
     ins = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-    result = session.execute(ins.values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: psycopg 3 reports -1 for INSERT ... ON CONFLICT DO NOTHING.
+    stmt = ins.values(**values).on_conflict_do_nothing().returning(table.c.event_id)
+    return session.execute(stmt).first() is not None

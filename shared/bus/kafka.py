@@ -74,7 +74,6 @@ def ping(settings: ServiceSettings, timeout_s: float = 2.0) -> bool:
         admin = KafkaAdminClient(
             bootstrap_servers=settings.kafka_bootstrap,
             request_timeout_ms=int(timeout_s * 1000),
-            api_version_auto_timeout_ms=int(timeout_s * 1000),
         )
     except Exception:  # kafka-python raises several unrelated types while connecting
         return False

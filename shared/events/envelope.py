@@ -126,19 +126,27 @@ class Envelope:
             raise EnvelopeError(f"body is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise EnvelopeError("body is not a JSON object")
+        if not attrs["time"]:
+            raise EnvelopeError("missing CloudEvents header: time")
         try:
-            time = datetime.fromisoformat(attrs["time"]) if attrs["time"] else None
+            time = datetime.fromisoformat(attrs["time"])
         except ValueError as exc:
             raise EnvelopeError(f"bad ce_time: {exc}") from exc
+        if time.tzinfo is None:
+            raise EnvelopeError("ce_time has no time zone (RFC 3339 requires one)")
+        try:
+            key = msg.key.decode() if msg.key is not None else None
+        except UnicodeDecodeError as exc:
+            raise EnvelopeError("message key is not UTF-8") from exc
         return cls(
             id=attrs["id"] or "",
             source=attrs["source"] or "",
             type=attrs["type"] or "",
             specversion=SPECVERSION,
-            time=(time or datetime.now(UTC)).astimezone(UTC),
+            time=time.astimezone(UTC),
             subject=attrs["subject"],
             data=data,
             correlationid=attrs["correlationid"],
             causationid=attrs["causationid"],
-            key=msg.key.decode() if msg.key is not None else None,
+            key=key,
         )

@@ -40,6 +40,9 @@ def parse_data(envelope: Envelope) -> EventModel:
         raise UnknownEventType(envelope.type)
     data = envelope.data
     while version < model.version:
-        data = UPCASTERS[(name, version)](data)
+        upcaster = UPCASTERS.get((name, version))
+        if upcaster is None:
+            raise UnknownEventType(f"{envelope.type}: no upcaster from v{version}")
+        data = upcaster(data)
         version += 1
     return model.model_validate(data)

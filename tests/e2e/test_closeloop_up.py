@@ -1,0 +1,114 @@
+"""`closeloop up` as a user runs it: starts everything, prints URLs and tokens, takes real CFPB
+complaints through `closeloop replay-cfpb`, answers look-ups, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.cfpb import default_csv_path, map_row, read_rows
+from shared.testing.broker import free_port
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`closeloop up` in an empty folder; yields the intake URL and the intake-client token."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSELOOP_")}
+    env["CLOSELOOP_INTAKE_PORT"] = str(port)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            pytest.fail("closeloop up exited early:\n" + "".join(lines))
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    out = "".join(lines)
+    assert f"http://127.0.0.1:{port}" in out, out
+    match = re.search(r"intake-client\s+\(demo-contact-center\): (\S+)", out)
+    assert match, out
+    try:
+        yield f"http://127.0.0.1:{port}", match.group(1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, rest
+        assert "stopped" in rest
+
+
+def test_make_run_takes_real_complaints_and_answers_lookups(system: tuple[str, str]) -> None:
+    url, token = system
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{url}/readyz").json()["checks"] == {"database": "ok", "broker": "ok"}
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "replay-cfpb",
+            "--limit",
+            "25",
+            "--url",
+            url,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "accepted: 25" in result.stdout
+
+    first = map_row(next(iter(read_rows(default_csv_path(), 1))))
+    found = httpx.get(
+        f"{url}/v1/complaints", params={"external_ref": first["external_ref"]}, headers=headers
+    ).json()["items"]
+    assert len(found) == 1
+    complaint = httpx.get(f"{url}/v1/complaints/{found[0]['id']}", headers=headers).json()
+    assert complaint["summary"] == first["summary"]
+    assert complaint["status"] == "received"
+    history = httpx.get(
+        f"{url}/v1/customers/{first['customer']['ref']}/complaints", headers=headers
+    ).json()
+    assert found[0]["id"] in [c["id"] for c in history["items"]]
+
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "replay-cfpb",
+            "--limit",
+            "25",
+            "--url",
+            url,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "replayed: 25" in again.stdout, again.stdout  # Idempotency-Key: no duplicates
