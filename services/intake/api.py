@@ -157,7 +157,12 @@ def subscribe(body: SubscriptionIn, request: Request, principal: ClientDep) -> S
     return container.service.subscribe(principal, body, container.dispatcher.screen)
 
 
-@router.get("/subscriptions", response_model=SubscriptionPage, responses=_PROBLEMS)
+@router.get(
+    "/subscriptions",
+    response_model=SubscriptionPage,
+    response_model_exclude_none=True,
+    responses=_PROBLEMS,
+)
 def list_subscriptions(request: Request, principal: ClientDep) -> SubscriptionPage:
     return SubscriptionPage(items=_service(request).subscriptions(principal))
 

@@ -197,12 +197,16 @@ class IntakeService:
                         replay = self._replay(uow, client_id, idempotency_key, fingerprint)
                         if replay is not None:
                             return replay
+                    positions = [i for i, p in enumerate(parsed) if isinstance(p, ComplaintIn)]
                     valid = [p for p in parsed if isinstance(p, ComplaintIn)]
                     accepted = iter(self._accept(uow, client_id, valid))
                     results = []
                     for index, p in enumerate(parsed):
                         outcome = p if isinstance(p, _Rejected) else next(accepted)
                         if isinstance(outcome, _Rejected):
+                            if "duplicate_of_index" in outcome.problem:  # index among valid ones
+                                dup = outcome.problem["duplicate_of_index"]
+                                outcome.problem["duplicate_of_index"] = positions[dup]
                             results.append(
                                 BatchItemResult(
                                     index=index, status=outcome.status, problem=outcome.problem
@@ -290,13 +294,12 @@ class IntakeService:
         # external_ref is unique per client, across earlier requests and within this batch.
         refs = [it.external_ref for it in items if it.external_ref]
         taken = uow.repo.existing_external_refs(client_id, refs)
-        seen: dict[str, uuid.UUID] = {}
+        seen: dict[str, int] = {}  # external_ref -> index of its first item in this request
         for i, item in enumerate(items):
             ref = item.external_ref
             if results[i] is not None or not ref:
                 continue
-            if ref in taken or ref in seen:
-                existing = taken.get(ref) or seen[ref]
+            if ref in taken:
                 results[i] = _Rejected(
                     409,
                     _problem(
@@ -304,13 +307,25 @@ class IntakeService:
                         "duplicate-external-ref",
                         "Duplicate external_ref",
                         f"a complaint with external_ref {ref!r} already exists",
-                        complaint_id=str(existing),
-                        location=_location(existing),
+                        complaint_id=str(taken[ref]),
+                        location=_location(taken[ref]),
                         errors=[{"field": "external_ref", "message": "already used"}],
                     ),
                 )
+            elif ref in seen:
+                results[i] = _Rejected(
+                    409,
+                    _problem(
+                        409,
+                        "duplicate-external-ref",
+                        "Duplicate external_ref",
+                        f"external_ref {ref!r} appears earlier in this batch",
+                        duplicate_of_index=seen[ref],
+                        errors=[{"field": "external_ref", "message": "repeated in the batch"}],
+                    ),
+                )
             else:
-                seen[ref] = new_id()  # reserved; replaced by the real id below
+                seen[ref] = i
         todo = [i for i, r in enumerate(results) if r is None]
         if not todo:
             return [r for r in results if r is not None]

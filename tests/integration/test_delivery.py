@@ -245,15 +245,16 @@ def test_status_read_model_follows_assignment_and_loop_events(intake_bus: Intake
     now = intake_bus.clock.now()
     due = now + timedelta(hours=4)
     common = {"loop_id": loop_id, "complaint_id": cid, "customer_id": customer, "at": now}
+    # Assignments and loops travel on different topics, so intake may read them in either
+    # order; the timeline is ordered by each event's own time.
     publish(intake_bus, topics.ASSIGNMENTS, _assigned(created), key=str(customer))
-    publish(
-        intake_bus,
-        topics.LOOPS,
+    for event in (
         LoopOpenedV1(**common, journey=_journey(), stage="servicing", owner=_owner()),
         PromiseMadeV1(**common, promise_id=promise_id, text="Call back with a fix", due_at=due),
         PromiseOverdueV1(**common, promise_id=promise_id, due_at=due, late_by_seconds=60),
-        key=str(customer),
-    )
+    ):
+        intake_bus.clock.advance(timedelta(minutes=1))
+        publish(intake_bus, topics.LOOPS, event, key=str(customer))
     drain(worker.relay, *worker.consumers)
 
     got = intake_bus.http.get(f"/v1/complaints/{cid}", headers=intake_bus.headers()).json()
@@ -276,6 +277,13 @@ def test_status_read_model_follows_assignment_and_loop_events(intake_bus: Intake
         "promise.made",
         "promise.overdue",
     ]
+    metrics = intake_bus.http.get("/metrics").text
+    assert (
+        'closeloop_events_handled_total{group="intake-status",type="closeloop.loop.opened.v1"}'
+        in metrics
+    )
+    assert 'closeloop_consumer_lag{group="intake-status"' in metrics
+    assert 'closeloop_outbox_published_total{service="intake"}' in metrics
 
     publish(
         intake_bus,
@@ -304,7 +312,7 @@ def test_status_read_model_follows_assignment_and_loop_events(intake_bus: Intake
             "resolved": False,
             "csat": 2,
             "comment": "Still broken",
-            "confirmed_at": _iso(now),
+            "confirmed_at": _iso(intake_bus.clock.now()),
         }
     ]
 

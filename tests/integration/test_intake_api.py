@@ -284,6 +284,7 @@ def test_batch_accepts_valid_items_and_reports_each_bad_one(intake: Intake) -> N
     out = r.json()
     assert (out["accepted"], out["rejected"]) == (2, 2)
     assert [x["status"] for x in out["results"]] == [201, 422, 409, 201]
+    assert out["results"][2]["problem"]["duplicate_of_index"] == 0
     assert out["results"][1]["problem"]["errors"][0]["field"] == "items.1.channel"
     assert counts(intake) == (2, 2, 2)
     got = intake.http.get(out["results"][3]["location"], headers=intake.headers())
