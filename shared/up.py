@@ -106,7 +106,9 @@ def up(with_logs: bool = False) -> int:
         def _stop(*_: object) -> None:
             stop["now"] = True
 
+        # Both set explicitly: a shell that started us in the background may ignore SIGINT.
         signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
         while not stop["now"]:
             for info, proc in zip(SERVICES, procs, strict=True):
                 if proc.poll() is not None:

@@ -7,6 +7,8 @@ kafka-python's defaults are wrong for closeloop, so every client here sets them 
   the session timeout comes from settings (the 45 s default makes each group join take ~23 s).
 - producers: `acks="all"` + idempotence (no loss, no duplicates from retries, order per key);
   `max_block_ms` bounded so a relay facing a dead broker fails fast and backs off.
+- all: `bootstrap_timeout_ms` bounded (default 30 s): a dead broker must not stall the worker
+  loop or a readiness probe for half a minute.
 - both: `allow_auto_create_topics=False`; a broker that lost its state would otherwise recreate
   topics with its own defaults (4 partitions on Tansu). Topics are created by `ensure_topics`.
 """
@@ -40,6 +42,7 @@ def _admin(settings: ServiceSettings) -> Any:
         bootstrap_servers=settings.kafka_bootstrap,
         client_id=f"{settings.service_name}-admin",
         request_timeout_ms=settings.kafka_request_timeout_ms,
+        bootstrap_timeout_ms=settings.kafka_request_timeout_ms,
     )
 
 
@@ -74,6 +77,7 @@ def ping(settings: ServiceSettings, timeout_s: float = 2.0) -> bool:
         admin = KafkaAdminClient(
             bootstrap_servers=settings.kafka_bootstrap,
             request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),  # default 30 s: a probe must answer fast
         )
     except Exception:  # kafka-python raises several unrelated types while connecting
         return False
@@ -111,6 +115,7 @@ class Producer:
                     linger_ms=5,
                     batch_size=256 * 1024,
                     max_block_ms=s.kafka_request_timeout_ms,
+                    bootstrap_timeout_ms=s.kafka_request_timeout_ms,
                     request_timeout_ms=s.kafka_request_timeout_ms,
                     delivery_timeout_ms=max(3 * s.kafka_request_timeout_ms, 30_000),
                 )
@@ -197,6 +202,7 @@ class Consumer:
                 heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
                 fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
                 max_poll_records=s.kafka_max_poll_records,
+                bootstrap_timeout_ms=s.kafka_request_timeout_ms,
                 request_timeout_ms=max(
                     s.kafka_request_timeout_ms, s.kafka_session_timeout_ms + 5000
                 ),
