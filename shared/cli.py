@@ -8,6 +8,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
+
 from shared.auth import ROLES, issue_token
 from shared.clock import SystemClock
 from shared.config import ServiceSettings
@@ -130,6 +132,64 @@ def _replay_cfpb(args: argparse.Namespace) -> int:
     return 0 if summary.accepted + summary.replayed > 0 or summary.total == 0 else 1
 
 
+def _admin_client(args: argparse.Namespace) -> httpx.Client:
+    token = args.token or issue_token(
+        ServiceSettings(), SystemClock(), role="admin", subject="closeloop-cli"
+    )
+    return httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def _problem_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    lines = [f"{response.status_code} {body.get('title', '')}: {body.get('detail', '')}"]
+    for e in body.get("errors", []):
+        lines.append(f"  {e.get('path') or e.get('field')}: {e.get('message')}")
+    return "\n".join(lines)
+
+
+def _catalog_apply(args: argparse.Namespace) -> int:
+    text = Path(args.file).read_text()
+    with _admin_client(args) as client:
+        r = client.put("/v1/catalog", content=text, headers={"Content-Type": "application/yaml"})
+    if r.status_code != 200:
+        print(_problem_text(r), file=sys.stderr)
+        return 1
+    print(f"catalog applied as version {r.json()['version']}")
+    return 0
+
+
+def _catalog_export(args: argparse.Namespace) -> int:
+    with _admin_client(args) as client:
+        r = client.get("/v1/catalog", headers={"Accept": "application/yaml"})
+    if r.status_code != 200:
+        print(_problem_text(r), file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_text(r.text)
+        print(f"catalog version {r.headers.get('catalog-version')} written to {args.output}")
+    else:
+        print(r.text, end="")
+    return 0
+
+
+def _routing_stats(args: argparse.Namespace) -> int:
+    with _admin_client(args) as client:
+        r = client.get("/v1/assignments:stats")
+    if r.status_code != 200:
+        print(_problem_text(r), file=sys.stderr)
+        return 1
+    stats = r.json()
+    print(f"assignments: {stats['total']}")
+    for journey, n in stats["by_journey"].items():
+        share = n / stats["total"] if stats["total"] else 0
+        print(f"  {journey:<24} {n:>7}  {share:6.1%}")
+    print(f"routed to triage: {stats['triage']} ({stats['triage_share']:.1%})")
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from shared.logging import configure_logging
     from shared.up import up
@@ -170,6 +230,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="replay every dead letter")
     p.add_argument("--group", help="only those a given consumer group failed on")
     p.set_defaults(fn=_dlq_replay)
+
+    catalog = sub.add_parser("catalog", help="the journey catalog (journeys as code)")
+    catalog_sub = catalog.add_subparsers(dest="sub", required=True)
+    p = catalog_sub.add_parser("apply", help="validate and apply a catalog YAML file")
+    p.add_argument("file")
+    p.set_defaults(fn=_catalog_apply)
+    p = catalog_sub.add_parser("export", help="print (or write) the current catalog as YAML")
+    p.add_argument("-o", "--output")
+    p.set_defaults(fn=_catalog_export)
+    for q in catalog_sub.choices.values():
+        q.add_argument("--url", default="http://127.0.0.1:8002", help="routing base URL")
+        q.add_argument("--token", help="admin token (default: a local one)")
+
+    routing = sub.add_parser("routing", help="routing reports")
+    p = routing.add_subparsers(dest="sub", required=True).add_parser(
+        "stats", help="assignments per journey and the share routed to triage"
+    )
+    p.add_argument("--url", default="http://127.0.0.1:8002", help="routing base URL")
+    p.add_argument("--token", help="admin or manager token (default: a local admin one)")
+    p.set_defaults(fn=_routing_stats)
 
     p = sub.add_parser("replay-cfpb", help="post real CFPB complaints to the intake API")
     p.add_argument("--limit", type=int, default=100)

@@ -28,7 +28,10 @@ class ServiceInfo:
         return Path(importlib.import_module(self.module).__file__ or "").parent / "migrations"
 
 
-SERVICES: tuple[ServiceInfo, ...] = (ServiceInfo("intake", 8001, 9101),)
+SERVICES: tuple[ServiceInfo, ...] = (
+    ServiceInfo("intake", 8001, 9101),
+    ServiceInfo("routing", 8002, 9102),
+)
 
 
 def by_name(name: str) -> ServiceInfo:

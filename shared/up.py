@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -12,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import yaml
 
 from shared.auth import issue_token
 from shared.bus.kafka import BrokerError, ensure_topics
@@ -84,6 +86,8 @@ def up(with_logs: bool = False) -> int:
             url = _db_url(info)
             upgrade(info.migrations, url)
             print(f"migrated     {info.name:<12} {url.split('@')[-1]}")
+            if info.name == "routing":
+                _seed_catalog(url)
             svc_env = {
                 **env,
                 f"CLOSELOOP_{info.name.upper()}_DATABASE_URL": url,
@@ -134,6 +138,26 @@ def up(with_logs: bool = False) -> int:
             broker.stop()
         print("stopped")
     return 0
+
+
+EXAMPLE_CATALOG = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "catalog.yaml"
+
+
+def _seed_catalog(url: str) -> None:
+    """Load the example catalog into an empty routing database."""
+    module = importlib.import_module("services.routing.bootstrap")
+    container = module.bootstrap(module.RoutingSettings(database_url=url))
+    try:
+        if container.service.has_catalog():
+            return
+        if not EXAMPLE_CATALOG.exists():
+            print("catalog      none yet: apply one with `closeloop catalog apply FILE`")
+            return
+        document = yaml.safe_load(EXAMPLE_CATALOG.read_text())
+        version = container.service.apply(document, "closeloop up", "example catalog")
+        print(f"catalog      example catalog loaded as version {version} ({EXAMPLE_CATALOG.name})")
+    finally:
+        container.close()
 
 
 def _print_welcome(settings: ServiceSettings) -> None:

@@ -7,12 +7,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support import T0, TEST_KAFKA, Intake, IntakeFactory
+from support import T0, TEST_KAFKA, Intake, IntakeFactory, Routing, RoutingFactory, small_catalog
 
 from services.intake import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.api import create_app
 from services.intake.bootstrap import bootstrap
 from services.intake.config import IntakeSettings
+from services.routing import MIGRATIONS as ROUTING_MIGRATIONS
+from services.routing.api import create_app as create_routing_app
+from services.routing.bootstrap import bootstrap as bootstrap_routing
+from services.routing.config import RoutingSettings
 from shared.bus.kafka import ensure_topics
 from shared.clock import FrozenClock
 from shared.events import topics
@@ -84,3 +88,39 @@ def kafka(broker: TansuBroker, topic_prefix: str) -> dict[str, Any]:
 def intake_bus(intake_factory: IntakeFactory, kafka: dict[str, Any]) -> Intake:
     """Intake connected to the test broker."""
     return intake_factory(**kafka)
+
+
+@pytest.fixture
+def routing_factory(
+    database_factory: DatabaseFactory, backend: str, clock: FrozenClock
+) -> Iterator[RoutingFactory]:
+    """Routing on its own migrated database with the small test catalog applied."""
+    url = database_factory.create(ROUTING_MIGRATIONS, backend)
+    made: list[Routing] = []
+
+    def make(catalog: dict[str, Any] | None = None, **overrides: Any) -> Routing:
+        settings = RoutingSettings(
+            database_url=url,
+            kafka_bootstrap=overrides.pop("kafka_bootstrap", "127.0.0.1:9"),
+            **{**TEST_KAFKA, **overrides},
+        )
+        container = bootstrap_routing(settings, clock)
+        if not container.service.has_catalog():
+            container.service.apply(catalog or small_catalog(), "test")
+        client = TestClient(create_routing_app(container=container))
+        client.__enter__()
+        routing = Routing(container=container, http=client, clock=clock)
+        made.append(routing)
+        return routing
+
+    yield make
+    for routing in made:
+        for w in routing._workers:
+            w.close()
+        routing.http.__exit__(None, None, None)
+        routing.container.close()
+
+
+@pytest.fixture
+def routing(routing_factory: RoutingFactory) -> Routing:
+    return routing_factory()

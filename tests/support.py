@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from services.intake.bootstrap import IntakeContainer
 from services.intake.config import IntakeSettings
+from services.routing.bootstrap import RoutingContainer
+from services.routing.config import RoutingSettings
 from shared.auth import issue_token
 from shared.clock import FrozenClock
 from shared.worker import Worker
@@ -62,6 +64,36 @@ class Intake:
 IntakeFactory = Callable[..., Intake]
 
 
+@dataclass
+class Routing:
+    """Routing under test: container, HTTP client, tokens per role."""
+
+    container: RoutingContainer
+    http: TestClient
+    clock: FrozenClock
+    _workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def settings(self) -> RoutingSettings:
+        return self.container.settings
+
+    def headers(
+        self, subject: str = "admin", role: str = "admin", journeys: tuple[str, ...] = ()
+    ) -> dict[str, str]:
+        token = issue_token(
+            self.settings, self.clock, role=role, subject=subject, journeys=journeys
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    def worker(self) -> Worker:
+        w = self.container.worker()
+        self._workers.append(w)
+        return w
+
+
+RoutingFactory = Callable[..., Routing]
+
+
 def complaint(**overrides: Any) -> dict[str, Any]:
     """A valid complaint body; keyword arguments replace fields."""
     body: dict[str, Any] = {
@@ -76,3 +108,61 @@ def complaint(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def small_catalog(**changes: Any) -> dict[str, Any]:
+    """A two-journey catalog (plus triage) for routing tests; keyword arguments replace parts."""
+    doc: dict[str, Any] = {
+        "journeys": [
+            {
+                "key": "cards",
+                "name": "Cards and payments",
+                "manager": "mgr-cards",
+                "stages": [{"key": "dispute", "name": "Dispute"}, {"key": "fix", "name": "Fix"}],
+                "team": ["ana", "ben", "cho"],
+                "strategy": "least_loaded",
+            },
+            {
+                "key": "borrow",
+                "name": "Borrow",
+                "manager": "mgr-borrow",
+                "stages": [{"key": "servicing", "name": "Servicing"}],
+                "team": ["dev", "eli"],
+                "strategy": "round_robin",
+            },
+            {
+                "key": "triage",
+                "name": "Triage",
+                "manager": "mgr-cx",
+                "stages": [{"key": "sort", "name": "Sort"}],
+                "team": ["tia"],
+            },
+        ],
+        "owners": [
+            {"key": "ana", "name": "Ana", "department": "Payments", "capacity": 3},
+            {"key": "ben", "name": "Ben", "department": "Risk", "capacity": 3, "languages": ["es"]},
+            {"key": "cho", "name": "Cho", "department": "Digital", "capacity": 3},
+            {"key": "dev", "name": "Dev", "department": "Lending", "capacity": 5},
+            {"key": "eli", "name": "Eli", "department": "Operations", "capacity": 5},
+            {"key": "tia", "name": "Tia", "department": "Customer Care", "capacity": 50},
+        ],
+        "rules": [
+            {
+                "key": "card-disputes",
+                "priority": 10,
+                "when": {"product": ["Credit card"]},
+                "journey": "cards",
+                "stage": "dispute",
+            },
+            {
+                "key": "mortgages",
+                "priority": 20,
+                "when": {"text_any": ["mortgage", "loan"]},
+                "journey": "borrow",
+                "stage": "servicing",
+                "severity": "high",
+            },
+        ],
+    }
+    doc.update(changes)
+    return doc

@@ -1,1 +1,5 @@
-"""Routing: assigns each complaint to the owner of its customer journey (issue 3)."""
+"""Routing: assigns each complaint to the cross-functional owner of its customer journey."""
+
+from pathlib import Path
+
+MIGRATIONS = Path(__file__).parent / "migrations"

@@ -109,6 +109,13 @@ class ComplaintAssignedV1(EventModel):
     rule: str | None = None
     catalog_version: int | None = None
     assigned_at: AwareDatetime
+    journey_manager: str | None = Field(None, description="Who hears about this journey's alerts.")
+    over_capacity: bool = Field(
+        False, description="Every candidate was at capacity; the journey manager is told."
+    )
+    promised_callback_by: AwareDatetime | None = Field(
+        None, description="The front line's promise, carried over from complaint.received."
+    )
 
 
 class ComplaintReassignedV1(EventModel):
