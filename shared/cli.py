@@ -151,7 +151,7 @@ def _problem_text(response: httpx.Response) -> str:
 
 
 def _catalog_apply(args: argparse.Namespace) -> int:
-    text = Path(args.file).read_text()
+    text = Path(args.file).read_text(encoding="utf-8")
     with _admin_client(args) as client:
         r = client.put("/v1/catalog", content=text, headers={"Content-Type": "application/yaml"})
     if r.status_code != 200:

@@ -153,7 +153,7 @@ def _seed_catalog(url: str) -> None:
         if not EXAMPLE_CATALOG.exists():
             print("catalog      none yet: apply one with `closeloop catalog apply FILE`")
             return
-        document = yaml.safe_load(EXAMPLE_CATALOG.read_text())
+        document = yaml.safe_load(EXAMPLE_CATALOG.read_text(encoding="utf-8"))
         version = container.service.apply(document, "closeloop up", "example catalog")
         print(f"catalog      example catalog loaded as version {version} ({EXAMPLE_CATALOG.name})")
     finally:

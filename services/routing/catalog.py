@@ -5,10 +5,10 @@ Every error names its path in the document (`journeys[2].team[1]`) so a YAML aut
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from shared.events.models import Channel, Severity
 
@@ -47,19 +47,26 @@ class Owner(_Doc):
     timezone: str = "UTC"
 
 
+Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
 class Conditions(_Doc):
     """All given conditions must hold; a list means any of its values."""
 
-    channel: list[Channel] | None = None
-    product: list[str] | None = None
-    category: list[str] | None = None
-    touchpoint: list[str] | None = None
-    severity: list[Severity] | None = None
-    language: list[str] | None = None
-    tier: list[str] | None = None
+    channel: list[Channel] | None = Field(None, min_length=1)
+    product: list[str] | None = Field(None, min_length=1)
+    category: list[str] | None = Field(None, min_length=1)
+    touchpoint: list[str] | None = Field(None, min_length=1)
+    severity: list[Severity] | None = Field(None, min_length=1)
+    language: list[str] | None = Field(None, min_length=1)
+    tier: list[str] | None = Field(None, min_length=1)
     repeat_contact: bool | None = None
-    text_any: list[str] | None = Field(None, description="Any phrase in summary/description.")
-    text_all: list[str] | None = Field(None, description="Every phrase in summary/description.")
+    text_any: list[Phrase] | None = Field(
+        None, min_length=1, description="Any phrase in summary/description."
+    )
+    text_all: list[Phrase] | None = Field(
+        None, min_length=1, description="Every phrase in summary/description."
+    )
 
 
 class Rule(_Doc):
@@ -138,7 +145,9 @@ def cross_check(catalog: Catalog) -> list[dict[str, str]]:
     dupes("owners", [o.key for o in catalog.owners])
     dupes("rules", [r.key for r in catalog.rules])
     owners = {o.key for o in catalog.owners}
-    journeys = {j.key: j for j in catalog.journeys}
+    journeys: dict[str, Journey] = {}
+    for j in catalog.journeys:
+        journeys.setdefault(j.key, j)  # a duplicate is reported above; rules check the first
     if TRIAGE not in journeys:
         errors.append(
             {

@@ -50,10 +50,13 @@ class Facts:
 
 
 def _phrase(p: str) -> re.Pattern[str]:
-    # Word boundaries only where the phrase starts/ends with a word character ("$5" still works).
+    # Word boundaries only where the phrase starts/ends with a word character ("$5" still works);
+    # any run of whitespace in the text matches a space in the phrase.
+    p = p.strip()
     start = r"\b" if re.match(r"\w", p) else ""
     end = r"\b" if re.search(r"\w$", p) else ""
-    return re.compile(start + re.escape(p.strip()) + end, re.IGNORECASE)
+    body = r"\s+".join(re.escape(word) for word in p.split())
+    return re.compile(start + body + end, re.IGNORECASE)
 
 
 def _norm(value: str | None) -> str | None:
@@ -219,7 +222,11 @@ def select_owner(
             reason = "continuity: the customer's open loop on this journey"
             if who != continuity_owner:
                 reason += f" (delegate of {continuity_owner}, who is away)"
-            return Selection(who, reason, [_cand(who, True, reason, load, owners)])
+            others = [k for k in dict.fromkeys([*journey.team, who]) if k != who]
+            candidates = [_cand(who, True, reason, load, owners)] + [
+                _cand(k, False, "not considered: continuity applies", load, owners) for k in others
+            ]
+            return Selection(who, reason, candidates)
 
     pool: list[str] = []
     for member in journey.team:
@@ -232,28 +239,31 @@ def select_owner(
                 pool.append(who)
         elif member not in pool:
             pool.append(member)
-    if not pool:
+    everyone_away = not pool
+    if everyone_away:
         # Nobody can take it: still never unrouted — the least loaded member, flagged.
         pool = list(journey.team)
         for m in pool:
             notes[m] = "everyone away: considered anyway"
 
-    pool = _prefer(pool, notes, "language", facts.language, lambda k: owners[k].languages)
-    pool = _prefer(pool, notes, "product", facts.product, lambda k: owners[k].products)
-
+    # Capacity first, then skills among those with room: a skilled owner who is full must not
+    # be overloaded while a colleague has room.
     under = [k for k in pool if load.get(k, Load()).open_loops < owners[k].capacity]
     over_capacity = not under
     for k in pool:
         if k not in under and not over_capacity:
             notes[k] = "at capacity"
     finalists = under or pool
+    finalists = _prefer(finalists, notes, "language", facts.language, lambda k: owners[k].languages)
+    finalists = _prefer(finalists, notes, "product", facts.product, lambda k: owners[k].products)
 
     if journey.strategy == "round_robin":
-        order = [k for k in journey.team if k in finalists] + [
-            k for k in finalists if k not in journey.team
-        ]
-        after = order.index(last_round_robin) + 1 if last_round_robin in order else 0
-        chosen = order[after % len(order)]
+        # Turn order is the team's order; continue after the last owner even if they are
+        # skipped now (away, full), so the first member is not favoured.
+        ring = list(dict.fromkeys([*journey.team, *finalists]))
+        start = ring.index(last_round_robin) + 1 if last_round_robin in ring else 0
+        rotated = ring[start:] + ring[:start]
+        chosen = next(k for k in rotated if k in finalists)
         reason = "round robin: next in turn"
     else:
         chosen = min(
@@ -267,6 +277,8 @@ def select_owner(
         reason = "least loaded: lowest severity-weighted load relative to capacity"
     if over_capacity:
         reason += "; every candidate is at capacity, the journey manager is told"
+    if everyone_away:
+        reason += "; everyone in the team is away"
     for k in finalists:
         notes.setdefault(
             k, "more loaded" if journey.strategy == "least_loaded" else "not next in turn"
@@ -288,8 +300,9 @@ def _prefer(
     if not wanted:
         return pool
     want = wanted.casefold()
-    base = want.split("-")[0]
-    fit = [k for k in pool if {s.casefold() for s in skills_of(k)} & {want, base}]
+    # Language tags match by their primary subtag ("en-GB" -> "en"); products match exactly.
+    accepted = {want, want.split("-")[0]} if skill == "language" else {want}
+    fit = [k for k in pool if {s.casefold() for s in skills_of(k)} & accepted]
     if not fit:
         return pool
     for k in pool:
