@@ -190,6 +190,7 @@ class Consumer:
         s = settings
         self.group_id = group_id
         self.topics = topics
+        self._session_timeout_ms = s.kafka_session_timeout_ms
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=s.kafka_bootstrap,
@@ -214,10 +215,28 @@ class Consumer:
     def poll(self, timeout_ms: int) -> list[KafkaMessage]:
         """The next records, in partition order."""
         batches = self._consumer.poll(timeout_ms=timeout_ms)
+        if not batches and not self._consumer.assignment():
+            batches = self._join()
         out: list[KafkaMessage] = []
         for records in batches.values():
             out.extend(_to_message(r) for r in records)
         return out
+
+    def _join(self) -> Any:
+        """Poll back to back until the group join completes (at most one session timeout).
+
+        kafka-python 3 throws away a JoinGroup/SyncGroup round that completes while nobody is
+        inside poll() and starts a new one; a worker that also relays and handles between short
+        polls could rejoin forever (seen here: 30 s without an assignment). Staying inside
+        poll() until assigned lets the join finish once; this only happens at start-up and after
+        a rebalance.
+        """
+        deadline = time.monotonic() + self._session_timeout_ms / 1000
+        while not self._consumer.assignment() and time.monotonic() < deadline:
+            batches = self._consumer.poll(timeout_ms=200)
+            if batches:
+                return batches
+        return {}
 
     def commit(self, offsets: dict[TP, int]) -> None:
         """Commit the next offset to read per partition."""

@@ -1,0 +1,1 @@
+"""Benchmarks (not shipped): `python -m bench.intake` measures intake against a raw-driver floor."""
