@@ -6,12 +6,13 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Body, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.routing import catalog as cat
 from services.routing.auth import AdminDep, ManagerDep, StaffDep
@@ -92,7 +93,7 @@ async def put_catalog(request: Request, principal: AdminDep) -> CatalogApplied:
 @router.post("/rules/dry-run", responses=_PROBLEMS)
 def dry_run(body: DryRunIn, request: Request, principal: ManagerDep) -> dict[str, Any]:
     """Route given or recent complaints with a candidate catalog and report what would change."""
-    return _service(request).dry_run(body.catalog, body.complaints, body.last)
+    return _service(request).dry_run(principal, body.catalog, body.complaints, body.last)
 
 
 # --- journeys, owners, rules: each change is a new catalog version -------------------------
@@ -102,6 +103,14 @@ _KINDS: dict[str, type[BaseModel]] = {
     "owners": cat.Owner,
     "rules": cat.Rule,
 }
+
+
+def _validated(model: type[BaseModel], body: dict[str, Any]) -> dict[str, Any]:
+    """Validate one catalog item; errors name their fields like any 422."""
+    try:
+        return model.model_validate(body).model_dump(mode="json")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
 
 
 def _crud(kind: str, model: type[BaseModel]) -> None:
@@ -123,8 +132,10 @@ def _crud(kind: str, model: type[BaseModel]) -> None:
         return dict(document[kind][find(document, key)])
 
     @router.post(f"/{kind}", name=f"create_{kind}", status_code=201, responses=_PROBLEMS)
-    def create(body: model, request: Request, principal: AdminDep) -> dict[str, Any]:  # type: ignore[valid-type]
-        item = body.model_dump(mode="json")  # type: ignore[attr-defined]
+    def create(
+        body: Annotated[dict[str, Any], Body()], request: Request, principal: AdminDep
+    ) -> dict[str, Any]:
+        item = _validated(model, body)
 
         def change(document: dict[str, Any]) -> None:
             if any(x["key"] == item["key"] for x in document[kind]):
@@ -135,8 +146,10 @@ def _crud(kind: str, model: type[BaseModel]) -> None:
         return {"version": version, "item": item}
 
     @router.put(f"/{kind}/{{key}}", name=f"replace_{kind}", responses=_PROBLEMS)
-    def replace(key: str, body: model, request: Request, principal: AdminDep) -> dict[str, Any]:  # type: ignore[valid-type]
-        item = body.model_dump(mode="json")  # type: ignore[attr-defined]
+    def replace(
+        key: str, body: Annotated[dict[str, Any], Body()], request: Request, principal: AdminDep
+    ) -> dict[str, Any]:
+        item = _validated(model, body)
         if item["key"] != key:
             raise Unprocessable(
                 "the key in the body differs from the URL", errors=[{"field": "key"}]
@@ -164,6 +177,9 @@ for _kind, _model in _KINDS.items():
 
 def _availability_out(request: Request, owner: str) -> AvailabilityOut:
     service = _service(request)
+    _, catalog = service.current()
+    if owner not in {o.key for o in catalog.owners}:
+        raise NotFound(f"no owner {owner!r}")
     a = service.availability_of(owner)
     container: RoutingContainer = request.app.state.container
     return AvailabilityOut(
@@ -204,7 +220,7 @@ def handover(key: str, body: HandoverIn, request: Request, principal: StaffDep) 
 @router.get("/assignments:stats", responses=_PROBLEMS)
 def assignment_stats(request: Request, principal: ManagerDep) -> dict[str, Any]:
     """How many complaints each journey received, and the share routed to triage."""
-    return _service(request).stats()
+    return _service(request).stats(principal)
 
 
 @router.get("/assignments/{complaint_id}", response_model=AssignmentOut, responses=_PROBLEMS)

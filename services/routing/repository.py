@@ -33,15 +33,23 @@ class RoutingRepository:
         return self.session.get(Assignment, complaint_id)
 
     def loads(self, owners: Sequence[str]) -> dict[str, Load]:
-        """Open loops per owner and their severity-weighted sum (the workload read model)."""
-        rows = self.session.execute(
-            select(
-                Assignment.owner_key, func.count(), func.coalesce(func.sum(Assignment.weight), 0.0)
-            )
+        """Open loops per owner and their severity-weighted sum (the workload read model).
+
+        Complaints joined into one loop count once, with the loop's highest severity weight.
+        """
+        loop = func.coalesce(Assignment.loop_id, Assignment.complaint_id).label("loop")
+        per_loop = (
+            select(Assignment.owner_key, loop, func.max(Assignment.weight).label("w"))
             .where(Assignment.owner_key.in_(owners), Assignment.open.is_(True))
-            .group_by(Assignment.owner_key)
+            .group_by(Assignment.owner_key, loop)
+            .subquery()
         )
-        return {key: Load(int(n), float(w)) for key, n, w in rows.all()}
+        rows = self.session.execute(
+            select(per_loop.c.owner_key, func.count(), func.sum(per_loop.c.w)).group_by(
+                per_loop.c.owner_key
+            )
+        )
+        return {key: Load(int(n), float(w or 0.0)) for key, n, w in rows.all()}
 
     def availability(self, owners: Sequence[str] | None = None) -> dict[str, Availability]:
         q = select(OwnerAvailability)
@@ -80,12 +88,11 @@ class RoutingRepository:
             )
         )
 
-    def recent(self, limit: int) -> list[Assignment]:
-        return list(
-            self.session.scalars(
-                select(Assignment).order_by(Assignment.assigned_at.desc()).limit(limit)
-            )
-        )
+    def recent(self, limit: int, journeys: Sequence[str] | None = None) -> list[Assignment]:
+        q = select(Assignment)
+        if journeys is not None:
+            q = q.where(Assignment.journey_key.in_(journeys))
+        return list(self.session.scalars(q.order_by(Assignment.assigned_at.desc()).limit(limit)))
 
     def by_complaints(self, ids: Sequence[uuid.UUID]) -> list[Assignment]:
         return list(

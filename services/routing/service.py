@@ -9,11 +9,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from services.routing import catalog as cat
 from services.routing.config import RoutingSettings
 from services.routing.domain import (
     Availability,
     Facts,
+    Load,
     Router,
     Selection,
     select_owner,
@@ -102,8 +105,17 @@ class RoutingService:
         with self._uow() as uow:
             return uow.repo.latest_version() is not None
 
-    def apply(self, document: Any, by: str, comment: str | None = None) -> int:
-        """Validate a whole catalog document and make it the new version, in one transaction."""
+    def apply(
+        self,
+        document: Any,
+        by: str,
+        comment: str | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        """Validate a whole catalog document and make it the new version, in one transaction.
+
+        With `expected_version`, the apply is refused (409) if someone else applied meanwhile.
+        """
         try:
             catalog = cat.parse(document)
         except cat.CatalogError as exc:
@@ -111,7 +123,13 @@ class RoutingService:
                 f"{len(exc.errors)} problem(s) in the catalog", errors=exc.errors
             ) from exc
         with self._uow() as uow:
-            version = (uow.repo.latest_version() or 0) + 1
+            current = uow.repo.latest_version() or 0
+            if expected_version is not None and current != expected_version:
+                raise Conflict(
+                    f"the catalog changed (version {current}, you edited {expected_version}); "
+                    "reload and try again"
+                )
+            version = current + 1
             uow.session.add(
                 CatalogVersion(
                     version=version,
@@ -121,16 +139,19 @@ class RoutingService:
                     comment=comment,
                 )
             )
-            uow.commit()
+            try:
+                uow.commit()
+            except IntegrityError as exc:  # another apply took this version number
+                raise Conflict("the catalog changed meanwhile; reload and try again") from exc
         log.info("catalog applied", extra={"version": version, "by": by})
         return version
 
     def edit(self, by: str, change: Callable[[dict[str, Any]], None]) -> int:
         """Apply a change to the current document as a new version (the CRUD endpoints)."""
-        _, catalog = self.current()
+        version, catalog = self.current()
         document = catalog.model_dump(mode="json")
         change(document)
-        return self.apply(document, by)
+        return self.apply(document, by, expected_version=version)
 
     # --- assigning ---------------------------------------------------------------------------
     def on_received(self, uow: RoutingUnitOfWork, envelope: Envelope, event: EventModel) -> None:
@@ -437,10 +458,12 @@ class RoutingService:
             return
         raise Forbidden(f"you may not change {owner!r}")
 
-    def stats(self) -> dict[str, Any]:
-        """Assignments per journey and the share that fell through to triage."""
+    def stats(self, principal: Principal) -> dict[str, Any]:
+        """Assignments per journey and the share that fell through to triage (a manager: theirs)."""
         with self._uow() as uow:
             counts = uow.repo.journey_counts()
+        if not principal.is_admin:
+            counts = {k: n for k, n in counts.items() if k in principal.journeys}
         total = sum(counts.values())
         triage = counts.get(cat.TRIAGE, 0)
         return {
@@ -452,7 +475,11 @@ class RoutingService:
 
     # --- dry-run -----------------------------------------------------------------------------
     def dry_run(
-        self, candidate: Any, complaints: list[dict[str, Any]] | None, last: int | None
+        self,
+        principal: Principal,
+        candidate: Any,
+        complaints: list[dict[str, Any]] | None,
+        last: int | None,
     ) -> dict[str, Any]:
         """Route given (or the last N received) complaints with a candidate catalog; compare."""
         try:
@@ -466,7 +493,8 @@ class RoutingService:
             _, current = self.router(uow)
             items: list[tuple[str, dict[str, Any], Assignment | None]]
             if complaints is None:
-                rows = uow.repo.recent(last or self._settings.dry_run_default_last)
+                journeys = None if principal.is_admin else list(principal.journeys)
+                rows = uow.repo.recent(last or self._settings.dry_run_default_last, journeys)
                 items = [(str(a.complaint_id), a.facts, a) for a in rows]
             else:
                 items = [
@@ -481,8 +509,18 @@ class RoutingService:
                 facts = Facts.of(data)
                 before = current.decide(facts) if a is None else None
                 cand = new.decide(facts)
+                own_loads = loads
+                if a is not None and a.open and a.owner_key in loads:
+                    # Its own weight must not count against its current owner while replaying it.
+                    mine = loads[a.owner_key]
+                    own_loads = {
+                        **loads,
+                        a.owner_key: Load(
+                            max(0, mine.open_loops - 1), max(0.0, mine.weighted - a.weight)
+                        ),
+                    }
                 owner = select_owner(
-                    new.journeys[cand.journey], new, facts, now, loads, avail
+                    new.journeys[cand.journey], new, facts, now, own_loads, avail
                 ).owner
                 cur = {
                     "journey": a.journey_key if a else before.journey if before else None,

@@ -229,12 +229,6 @@ def test_continuity_keeps_the_owner_of_an_open_loop_until_it_is_closed(routing: 
     assert candidate(third, "ana")["open_loops"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the workload read model counts open assignments, not open loops: a repeat complaint "
-    "that joins the customer's open loop counts as another loop, so one loop of three contacts "
-    "fills a capacity of 3 (services/routing/repository.py RoutingRepository.loads)",
-)
 def test_complaints_joined_to_one_loop_count_as_one_open_loop(routing: Routing) -> None:
     customer = uuid.uuid4()
     contacts = [assign(routing, customer_id=customer, severity="low") for _ in range(3)]
