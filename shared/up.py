@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 DATA_DIR = Path(".closeloop")
 LOCAL_TOKENS = (
     ("intake-client", "demo-contact-center", ()),
-    ("owner", "owner-demo", ()),
-    ("manager", "manager-demo", ("borrow",)),
+    # From deploy/examples/catalog.yaml: an owner in the busiest journey and its manager.
+    ("owner", "carmen.diaz", ()),
+    ("manager", "mgr-credit-reporting", ("credit-report",)),
     ("admin", "admin", ()),
 )
 
