@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, get_args
@@ -109,11 +109,13 @@ _LEEWAY_S = 30
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_role(*roles: Role) -> Callable[..., Principal]:
+def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting the given roles (and admin); 401 without a valid token, else 403."""
     allowed = set(roles) | {"admin"}
 
-    def dependency(
+    # async: verifying a token is quick CPU work, and a sync dependency would cost a hop through
+    # the thread pool on every request.
+    async def dependency(
         request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
     ) -> Principal:
         if creds is None or creds.scheme.lower() != "bearer":

@@ -11,7 +11,9 @@ from shared.auth import Principal, require_role
 _client = require_role("intake-client")
 
 
-def rate_limited_client(request: Request, principal: Principal = Depends(_client)) -> Principal:
+async def rate_limited_client(
+    request: Request, principal: Principal = Depends(_client)
+) -> Principal:
     request.app.state.container.limiter.check(principal.subject)
     return principal
 

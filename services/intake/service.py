@@ -199,7 +199,7 @@ class IntakeService:
                             return replay
                     positions = [i for i, p in enumerate(parsed) if isinstance(p, ComplaintIn)]
                     valid = [p for p in parsed if isinstance(p, ComplaintIn)]
-                    accepted = iter(self._accept(uow, client_id, valid))
+                    accepted = iter(self._accept(uow, client_id, valid, full=False))
                     results = []
                     for index, p in enumerate(parsed):
                         outcome = p if isinstance(p, _Rejected) else next(accepted)
@@ -272,7 +272,7 @@ class IntakeService:
         )
 
     def _accept(
-        self, uow: IntakeUnitOfWork, client_id: str, items: list[ComplaintIn]
+        self, uow: IntakeUnitOfWork, client_id: str, items: list[ComplaintIn], full: bool = True
     ) -> list[dict[str, Any] | _Rejected]:
         """Insert customers, complaints, timeline entries and outbox rows for valid items."""
         now = self._clock.now()
@@ -334,7 +334,7 @@ class IntakeService:
         window_start = now - timedelta(days=self._settings.repeat_window_days)
         counts = uow.repo.recent_counts([c.id for c in customers.values()], window_start)
         envelopes: list[tuple[Envelope, str]] = []
-        rows: list[Complaint | TimelineEntry] = []
+        rows: list[Complaint] = []
         for i in todo:
             item = items[i]
             customer = customers[item.customer.ref]
@@ -365,19 +365,15 @@ class IntakeService:
                 last_emitted_at=now,
                 redeliveries=0,
             )
-            entry = TimelineEntry(
-                id=new_id(),
-                complaint_id=complaint.id,
-                at=now,
-                type="received",
-                detail={"channel": item.channel, "repeat_contact": repeat.count_30d},
-                event_id=None,
-            )
-            rows += [complaint, entry]
+            rows.append(complaint)  # its "received" timeline entry is derived, not stored
             envelope = self._received_envelope(complaint, customer, repeat, now)
-            entry.event_id = envelope.id
             envelopes.append((envelope, self._complaints_topic))
-            results[i] = self.to_out(complaint, customer, [], [entry]).model_dump(mode="json")
+            # A batch answers with ids only: building each full response would be wasted work.
+            results[i] = (
+                self.to_out(complaint, customer, [], []).model_dump(mode="json")
+                if full
+                else {"id": complaint.id}
+            )
         uow.session.add_all(rows)
         uow.session.flush()
         uow.outbox.add_many(envelopes)
@@ -590,7 +586,14 @@ class IntakeService:
             ],
             timeline=None
             if timeline is None
-            else [TimelineOut(at=t.at, type=t.type, detail=t.detail) for t in timeline],
+            else [
+                TimelineOut(
+                    at=c.received_at,
+                    type="received",
+                    detail={"channel": c.channel, "repeat_contact": c.repeat_count_30d},
+                ),
+                *(TimelineOut(at=t.at, type=t.type, detail=t.detail) for t in timeline),
+            ],
             updated_at=c.updated_at,
         )
 

@@ -83,7 +83,10 @@ def test_signing_key_is_required(compose_bin: Path, empty_env_file: Path) -> Non
     assert "CLOSELOOP_AUTH_SIGNING_KEY" in done.stderr
 
 
-@pytest.mark.parametrize("name", ["kafka", "postgres", "intake-api", "intake-worker"])
+@pytest.mark.parametrize(
+    "name",
+    ["kafka", "postgres", "intake-api", "intake-worker", "routing-api", "routing-worker"],
+)
 def test_long_running_services_have_healthchecks(project: Project, name: str) -> None:
     service = project["services"][name]
 
@@ -93,23 +96,32 @@ def test_long_running_services_have_healthchecks(project: Project, name: str) ->
     assert service.get("restart") == "unless-stopped"
 
 
-def test_intake_worker_runs_two_replicas(project: Project) -> None:
-    assert project["services"]["intake-worker"]["deploy"]["replicas"] == 2
+@pytest.mark.parametrize("name", ["intake-worker", "routing-worker"])
+def test_workers_run_two_replicas(project: Project, name: str) -> None:
+    assert project["services"][name]["deploy"]["replicas"] == 2
 
 
-@pytest.mark.parametrize("name", ["intake-api", "intake-worker"])
-def test_intake_starts_after_migrations_and_topics(project: Project, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "svc"),
+    [
+        ("intake-api", "intake"),
+        ("intake-worker", "intake"),
+        ("routing-api", "routing"),
+        ("routing-worker", "routing"),
+    ],
+)
+def test_services_start_after_migrations_and_topics(project: Project, name: str, svc: str) -> None:
     service = project["services"][name]
 
-    assert service["command"][:3] == ["python", "-m", "services.intake"]
+    assert service["command"][:3] == ["python", "-m", f"services.{svc}"]
     depends_on = service["depends_on"]
-    for job in ("migrate-intake", "topics"):
+    for job in (f"migrate-{svc}", "topics"):
         assert depends_on[job]["condition"] == "service_completed_successfully"
     environment = service["environment"]
     assert environment["CLOSELOOP_ENV"] == "prod"
     assert environment["CLOSELOOP_AUTH_SIGNING_KEY"] == SIGNING_KEY
     assert environment["CLOSELOOP_KAFKA_BOOTSTRAP"] == "kafka:9092"
-    assert environment["CLOSELOOP_DATABASE_URL"].endswith("@postgres:5432/intake")
+    assert environment["CLOSELOOP_DATABASE_URL"].endswith(f"@postgres:5432/{svc}")
 
 
 def test_one_shot_jobs_wait_for_their_dependencies(project: Project) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from shared.cfpb import default_csv_path, map_row, read_rows
 from shared.testing.broker import free_port
@@ -25,6 +26,8 @@ def system(tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSELOOP_")}
     env["CLOSELOOP_INTAKE_PORT"] = str(port)
+    env["CLOSELOOP_ROUTING_PORT"] = str(free_port())
+    os.environ["E2E_ROUTING_URL"] = f"http://127.0.0.1:{env['CLOSELOOP_ROUTING_PORT']}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "up"],
         cwd=tmp_path,
@@ -112,3 +115,70 @@ def test_make_run_takes_real_complaints_and_answers_lookups(system: tuple[str, s
         check=False,
     )
     assert "replayed: 25" in again.stdout, again.stdout  # Idempotency-Key: no duplicates
+
+
+def test_make_run_routes_every_complaint_and_explains_it(
+    system: tuple[str, str], tmp_path: Path
+) -> None:
+    url, token = system
+    routing = os.environ["E2E_ROUTING_URL"]
+    headers = {"Authorization": f"Bearer {token}"}
+    cli = [sys.executable, "-m", "shared.cli"]
+    posted = subprocess.run(
+        [*cli, "replay-cfpb", "--limit", "40", "--url", url, "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "accepted: 40" in posted.stdout, posted.stdout + posted.stderr
+
+    # Every complaint gets assigned (routing consumes, intake's read model follows): wait for
+    # the status the user would see, bounded.
+    deadline = time.monotonic() + 60
+    statuses: set[str] = set()
+    while time.monotonic() < deadline:
+        page = httpx.get(f"{url}/v1/complaints", params={"limit": 200}, headers=headers).json()
+        statuses = {c["status"] for c in page["items"]}
+        if statuses == {"assigned"}:
+            break
+        time.sleep(0.5)  # another process's consumers: polling its API is all a user can do
+    assert statuses == {"assigned"}
+    some = page["items"][0]
+    assert some["journey"]["key"]
+    assert some["owner"]["key"]
+
+    stats = subprocess.run(
+        [*cli, "routing", "stats", "--url", routing], capture_output=True, text=True, check=False
+    )
+    assert stats.returncode == 0, stats.stderr
+    assert "assignments: 40" in stats.stdout
+    assert "routed to triage:" in stats.stdout
+
+    exported = tmp_path / "catalog.yaml"
+    out = subprocess.run(
+        [*cli, "catalog", "export", "--url", routing, "-o", str(exported)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    broken = tmp_path / "broken.yaml"
+    document = yaml.safe_load(exported.read_text())
+    document["journeys"][0]["team"].insert(0, "nobody-here")
+    broken.write_text(yaml.safe_dump(document))
+    refused = subprocess.run(
+        [*cli, "catalog", "apply", str(broken), "--url", routing],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "journeys[0].team[0]: unknown owner 'nobody-here'" in refused.stderr
+    applied = subprocess.run(
+        [*cli, "catalog", "apply", str(exported), "--url", routing],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "catalog applied as version 2" in applied.stdout, applied.stdout + applied.stderr
