@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
 
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import TokenVerifier
+from shared.container import ServiceContainer
 from shared.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, install_problem_handlers
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -97,6 +99,48 @@ class ProblemBodyLimit:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+C = TypeVar("C", bound=ServiceContainer)
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    router: APIRouter,
+    container: C | None,
+    build: Callable[[], C],
+    max_body_bytes: int = 64 * 1024,
+) -> FastAPI:
+    """A service's app: uses the given container (tests) or builds one at start-up and closes it.
+
+    The container is on `app.state.container`, the token verifier on `app.state.verifier`, and
+    /readyz checks the container's database and broker.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        c = container or build()
+        app.state.container = c
+        app.state.verifier = TokenVerifier(c.settings, c.clock)
+        app.state.readiness.update(database=c.database_ready, broker=c.broker_ready)
+        try:
+            yield
+        finally:
+            if container is None:
+                c.close()
+
+    app = create_app(
+        service=service,
+        title=title,
+        description=description,
+        lifespan=lifespan,
+        max_body_bytes=max_body_bytes,
+    )
+    app.include_router(router)
+    return app
 
 
 def create_app(

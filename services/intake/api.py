@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
@@ -26,9 +24,8 @@ from services.intake.schemas import (
     SubscriptionPage,
 )
 from services.intake.service import Created, IntakeService
-from shared.auth import TokenVerifier
 from shared.errors import PROBLEM_MEDIA_TYPE
-from shared.http import create_app as create_base_app
+from shared.http import create_service_app
 
 router = APIRouter(prefix="/v1")
 
@@ -189,26 +186,12 @@ def create_app(
 ) -> FastAPI:
     """The intake app; builds its own container from settings unless one is given (tests)."""
     settings = settings or (container.settings if container else IntakeSettings())
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = container is None
-        c = container or bootstrap(settings)
-        app.state.container = c
-        app.state.verifier = TokenVerifier(c.settings, c.clock)
-        app.state.readiness.update(database=c.database_ready, broker=c.broker_ready)
-        try:
-            yield
-        finally:
-            if own:
-                c.close()
-
-    app = create_base_app(
+    return create_service_app(
         service="intake",
         title="closeloop intake",
         description="Accepts complaints from contact-center tools and answers their live status.",
-        lifespan=lifespan,
+        router=router,
+        container=container,
+        build=lambda: bootstrap(settings),
         max_body_bytes=settings.max_body_bytes,
     )
-    app.include_router(router)
-    return app

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import yaml
@@ -29,9 +27,8 @@ from services.routing.schemas import (
     ReassignIn,
 )
 from services.routing.service import RoutingService
-from shared.auth import TokenVerifier
 from shared.errors import PROBLEM_MEDIA_TYPE, Conflict, NotFound, Unprocessable
-from shared.http import create_app as create_base_app
+from shared.http import create_service_app
 
 router = APIRouter(prefix="/v1")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
@@ -242,27 +239,14 @@ def reassign(
 def create_app(
     settings: RoutingSettings | None = None, container: RoutingContainer | None = None
 ) -> FastAPI:
+    """The routing app; builds its own container from settings unless one is given (tests)."""
     settings = settings or (container.settings if container else RoutingSettings())
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = container is None
-        c = container or bootstrap(settings)
-        app.state.container = c
-        app.state.verifier = TokenVerifier(c.settings, c.clock)
-        app.state.readiness.update(database=c.database_ready, broker=c.broker_ready)
-        try:
-            yield
-        finally:
-            if own:
-                c.close()
-
-    app = create_base_app(
+    return create_service_app(
         service="routing",
         title="closeloop routing",
         description="Assigns each complaint to the cross-functional owner of its customer journey.",
-        lifespan=lifespan,
+        router=router,
+        container=container,
+        build=lambda: bootstrap(settings),
         max_body_bytes=4 * 1024 * 1024,
     )
-    app.include_router(router)
-    return app
