@@ -6,7 +6,6 @@ No I/O: the service passes in the catalog, the owners' load and availability, an
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -320,11 +319,3 @@ def _cand(
 
 def weight(severity: str) -> float:
     return SEVERITY_WEIGHT.get(severity, 2.0)
-
-
-def journeys_of(owner: str, journeys: Iterable[Journey]) -> list[str]:
-    return [j.key for j in journeys if owner in j.team]
-
-
-def team_keys(journeys: Sequence[Journey]) -> set[str]:
-    return {m for j in journeys for m in j.team}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy import Table
@@ -35,11 +34,6 @@ from shared.metrics import (
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, Envelope, EventModel], None]
-
-
-@dataclass
-class _Poison(Exception):
-    reason: str
 
 
 class EventConsumer:

@@ -7,7 +7,6 @@ upcaster from V1 in `registry.py`, and commits the regenerated schemas.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -234,7 +233,3 @@ ALL_EVENTS: tuple[type[EventModel], ...] = (
     LoopClosedV1,
     LoopReopenedV1,
 )
-
-
-def utc_iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
