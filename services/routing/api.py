@@ -90,7 +90,16 @@ async def put_catalog(request: Request, principal: AdminDep) -> CatalogApplied:
 @router.post("/rules/dry-run", responses=_PROBLEMS)
 def dry_run(body: DryRunIn, request: Request, principal: ManagerDep) -> dict[str, Any]:
     """Route given or recent complaints with a candidate catalog and report what would change."""
-    return _service(request).dry_run(principal, body.catalog, body.complaints, body.last)
+    if (body.catalog is None) == (body.rules is None):
+        raise Unprocessable(
+            "give either a candidate `catalog` or candidate `rules`",
+            errors=[{"field": "catalog", "message": "exactly one of catalog and rules"}],
+        )
+    candidate = body.catalog
+    if candidate is None:
+        _, current = _service(request).current()
+        candidate = current.model_dump(mode="json") | {"rules": body.rules}
+    return _service(request).dry_run(principal, candidate, body.complaints, body.last)
 
 
 # --- journeys, owners, rules: each change is a new catalog version -------------------------

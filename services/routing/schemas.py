@@ -78,7 +78,10 @@ class CatalogApplied(BaseModel):
 
 
 class DryRunIn(Strict):
-    catalog: dict[str, Any] = Field(description="The candidate catalog document.")
+    catalog: dict[str, Any] | None = Field(None, description="A whole candidate catalog.")
+    rules: list[dict[str, Any]] | None = Field(
+        None, description="Or only candidate rules, tried with the current journeys and owners."
+    )
     complaints: list[dict[str, Any]] | None = Field(
         None, description="Complaint bodies to route; default: the last N received."
     )

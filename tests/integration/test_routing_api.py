@@ -667,3 +667,17 @@ def test_ready_with_a_reachable_broker(
     ready = routing.http.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
+
+
+def test_dry_run_of_candidate_rules_only(routing: Routing) -> None:
+    assign(routing)
+    rules = cards_to_borrow()["rules"]
+    r = routing.http.post("/v1/rules/dry-run", json={"rules": rules}, headers=routing.headers())
+    assert r.status_code == 200, r.text
+    assert r.json()["totals"]["journey_changed"] == 1
+    both = routing.http.post(
+        "/v1/rules/dry-run",
+        json={"rules": rules, "catalog": cards_to_borrow()},
+        headers=routing.headers(),
+    )
+    assert both.status_code == 422
