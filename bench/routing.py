@@ -17,7 +17,8 @@
 - The baseline, on the same catalogs and rows: a naive matcher that evaluates the same rules
   with the same semantics but builds each phrase's pattern string and calls
   `re.search(pattern, text, re.IGNORECASE)` every time (no precompiled regexes, no precomputed
-  case-folded sets). Both must return the same route for every complaint they are timed on.
+  case-folded sets). The run prints how many complaints both route the same way (all rows for
+  the example catalog, a 200-row sample for the slow synthetic one); it must be all of them.
 - `select_owner` per call for a 5-owner team (least loaded and round robin), one member away
   with a delegate, random loads.
 
@@ -28,8 +29,9 @@ warm-up, complaints (CFPB rows, each with a distinct `external_ref`) are posted 
 `GET /v1/assignments/{id}` on routing is polled every `--poll-ms` from the POST's 201 until the
 first 200. The latency is the time from the 201 to that 200 (its resolution is the poll interval
 plus one GET). After SIGINT has stopped the system, the SQLite files give each complaint's
-timestamps (outbox `sent_at`, routing inbox `handled_at`, `assigned_at`), which split the latency
-into where it went.
+timestamps (intake outbox `sent_at`, routing inbox `handled_at`, routing outbox `created_at` of
+`complaint.assigned`), which split the latency into where it went. The run also prints the CPU
+used by each process of the system and how busy the whole machine was (other work included).
 """
 
 from __future__ import annotations
@@ -489,6 +491,17 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def machine_cpu_s() -> float:
+    """Busy CPU seconds of the whole machine (all cores) since boot, from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / CLK_TCK
+
+
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -727,6 +740,7 @@ async def run_e2e_async(
             p50 = percentile(lat, 50) * 1000 if lat else float("nan")
             print(f"  warm-up: {len(warmed)} complaints in {args.warmup:.0f} s, p50 {p50:.0f} ms")
         cpu0 = system_cpu_s(cpu_root)
+        busy0 = machine_cpu_s()
         own0 = time.process_time()
         t1 = time.perf_counter()
         samples, achieved = await steady_load(
@@ -734,14 +748,35 @@ async def run_e2e_async(
         )
         wall = time.perf_counter() - t1
         cpu1 = system_cpu_s(cpu_root)
+        busy = machine_cpu_s() - busy0
         own = time.process_time() - own0
     used = {k: cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in cpu1}
+    ours = sum(used.values()) + own
     print(
         f"  measured window {wall:.1f} s; CPU used (cores): "
         + ", ".join(f"{k} {v / wall:.2f}" for k, v in used.items())
         + f", bench {own / wall:.2f}"
     )
+    print(
+        f"  machine: {busy / wall:.2f} of {os.cpu_count()} cores busy, "
+        f"{max(0.0, busy - ours) / wall:.2f} of them by other work; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    if args.samples_csv:
+        write_samples(args.samples_csv, samples, t1)
     return samples, achieved
+
+
+def write_samples(path: Path, samples: Sequence[Sample], t0: float) -> None:
+    """One row per complaint: when it was posted (s into the window), POST and total latency."""
+    with path.open("w", encoding="utf-8") as out:
+        out.write("index,complaint_id,created_s,post_ms,latency_ms,polls,error\n")
+        for s in samples:
+            latency = f"{s.latency_s * 1000:.1f}" if s.latency_s is not None else ""
+            out.write(
+                f"{s.index},{s.complaint_id or ''},{s.created_perf - t0:.3f},"
+                f"{s.post_s * 1000:.1f},{latency},{s.polls},{(s.error or '').replace(',', ';')}\n"
+            )
 
 
 def bench_e2e(args: argparse.Namespace) -> None:
@@ -802,6 +837,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-decide", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--samples-csv", type=Path, help="write each complaint's timings here")
     args = parser.parse_args(argv)
     args.csv = args.csv or default_csv_path()
     print(
