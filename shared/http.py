@@ -104,6 +104,14 @@ class ProblemBodyLimit:
 C = TypeVar("C", bound=ServiceContainer)
 
 
+def problem_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` documenting problem-details answers, e.g. {404: "Not found"}."""
+    return {
+        code: {"description": desc, "content": {PROBLEM_MEDIA_TYPE: {}}}
+        for code, desc in descriptions.items()
+    }
+
+
 def create_service_app(
     *,
     service: str,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -24,8 +24,7 @@ from services.intake.schemas import (
     SubscriptionPage,
 )
 from services.intake.service import Created, IntakeService
-from shared.errors import PROBLEM_MEDIA_TYPE
-from shared.http import create_service_app
+from shared.http import create_service_app, problem_responses
 
 router = APIRouter(prefix="/v1")
 
@@ -41,9 +40,8 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"description": desc, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for code, desc in {
+_PROBLEMS = problem_responses(
+    {
         401: "No valid bearer token",
         403: "The token's role may not do this",
         404: "Not found (or another client's)",
@@ -51,8 +49,8 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
         413: "Request body too large",
         422: "Invalid fields (listed in `errors`)",
         429: "Rate limited; see Retry-After",
-    }.items()
-}
+    }
+)
 
 
 def _service(request: Request) -> IntakeService:

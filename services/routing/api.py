@@ -27,22 +27,21 @@ from services.routing.schemas import (
     ReassignIn,
 )
 from services.routing.service import RoutingService
-from shared.errors import PROBLEM_MEDIA_TYPE, Conflict, NotFound, Unprocessable
-from shared.http import create_service_app
+from shared.errors import Conflict, NotFound, Unprocessable
+from shared.http import create_service_app, problem_responses
 
 router = APIRouter(prefix="/v1")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"description": desc, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for code, desc in {
+_PROBLEMS = problem_responses(
+    {
         401: "No valid bearer token",
         403: "Not allowed for this role or journey",
         404: "Not found",
         409: "Conflict",
         422: "Invalid fields or catalog (each error names its path)",
-    }.items()
-}
+    }
+)
 
 
 def _service(request: Request) -> RoutingService:
