@@ -7,8 +7,22 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support import T0, TEST_KAFKA, Intake, IntakeFactory, Routing, RoutingFactory, small_catalog
+from support import (
+    T0,
+    TEST_KAFKA,
+    Followup,
+    FollowupFactory,
+    Intake,
+    IntakeFactory,
+    Routing,
+    RoutingFactory,
+    small_catalog,
+)
 
+from services.followup import MIGRATIONS as FOLLOWUP_MIGRATIONS
+from services.followup.api import create_app as create_followup_app
+from services.followup.bootstrap import bootstrap as bootstrap_followup
+from services.followup.config import FollowupSettings
 from services.intake import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.api import create_app
 from services.intake.bootstrap import bootstrap
@@ -124,3 +138,37 @@ def routing_factory(
 @pytest.fixture
 def routing(routing_factory: RoutingFactory) -> Routing:
     return routing_factory()
+
+
+@pytest.fixture
+def followup_factory(
+    database_factory: DatabaseFactory, backend: str, clock: FrozenClock
+) -> Iterator[FollowupFactory]:
+    """Followup on its own migrated database; keyword arguments override settings."""
+    url = database_factory.create(FOLLOWUP_MIGRATIONS, backend)
+    made: list[Followup] = []
+
+    def make(**overrides: Any) -> Followup:
+        settings = FollowupSettings(
+            database_url=url,
+            kafka_bootstrap=overrides.pop("kafka_bootstrap", "127.0.0.1:9"),
+            **{**TEST_KAFKA, **overrides},
+        )
+        container = bootstrap_followup(settings, clock)
+        client = TestClient(create_followup_app(container=container))
+        client.__enter__()
+        followup = Followup(container=container, http=client, clock=clock)
+        made.append(followup)
+        return followup
+
+    yield make
+    for followup in made:
+        for w in followup._workers:
+            w.close()
+        followup.http.__exit__(None, None, None)
+        followup.container.close()
+
+
+@pytest.fixture
+def followup(followup_factory: FollowupFactory) -> Followup:
+    return followup_factory()

@@ -9,6 +9,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from services.followup.bootstrap import FollowupContainer
+from services.followup.config import FollowupSettings
 from services.intake.bootstrap import IntakeContainer
 from services.intake.config import IntakeSettings
 from services.routing.bootstrap import RoutingContainer
@@ -166,3 +168,33 @@ def small_catalog(**changes: Any) -> dict[str, Any]:
     }
     doc.update(changes)
     return doc
+
+
+@dataclass
+class Followup:
+    """Followup under test: container, HTTP client, tokens per role."""
+
+    container: FollowupContainer
+    http: TestClient
+    clock: FrozenClock
+    _workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def settings(self) -> FollowupSettings:
+        return self.container.settings
+
+    def headers(
+        self, subject: str = "admin", role: str = "admin", journeys: tuple[str, ...] = ()
+    ) -> dict[str, str]:
+        token = issue_token(
+            self.settings, self.clock, role=role, subject=subject, journeys=journeys
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    def worker(self) -> Worker:
+        w = self.container.worker()
+        self._workers.append(w)
+        return w
+
+
+FollowupFactory = Callable[..., Followup]

@@ -8,12 +8,15 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect
 
+from services.followup import MIGRATIONS as FOLLOWUP
 from services.intake import MIGRATIONS as INTAKE
 from services.routing import MIGRATIONS as ROUTING
 from shared.db.migrate import alembic_config, check
 from shared.testing.plugin import DatabaseFactory
 
-MIGRATIONS = pytest.mark.parametrize("migrations", [INTAKE, ROUTING], ids=["intake", "routing"])
+MIGRATIONS = pytest.mark.parametrize(
+    "migrations", [INTAKE, ROUTING, FOLLOWUP], ids=["intake", "routing", "followup"]
+)
 
 
 @MIGRATIONS

@@ -1,0 +1,62 @@
+"""Composition root of followup. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.followup.config import FollowupSettings
+from services.followup.handlers import handlers
+from services.followup.models import INBOX, OUTBOX
+from services.followup.service import FollowupService, FollowupUnitOfWork
+from shared.clock import Clock, SystemClock
+from shared.container import ServiceContainer
+from shared.db.engine import make_engine, make_session_factory
+from shared.events import topics
+from shared.worker import Worker
+
+CONSUMER_GROUP = "followup"
+
+
+@dataclass
+class FollowupContainer(ServiceContainer):
+    settings: FollowupSettings
+    service: FollowupService
+
+    def uow(self) -> FollowupUnitOfWork:
+        return FollowupUnitOfWork(
+            self.session_factory, self.clock, f"/closeloop/{self.settings.service_name}"
+        )
+
+    def worker(self) -> Worker:
+        """Relay and the consumer of assignments (loops) and complaints (confirmations)."""
+        s = self.settings
+        return self.build_worker(
+            uow_factory=self.uow,
+            outbox=OUTBOX,
+            inbox=INBOX,
+            group=CONSUMER_GROUP,
+            topics=[s.topic(topics.ASSIGNMENTS), s.topic(topics.COMPLAINTS)],
+            handlers=handlers(self.service),
+            periodic=[],
+        )
+
+
+def bootstrap(
+    settings: FollowupSettings | None = None, clock: Clock | None = None
+) -> FollowupContainer:
+    settings = settings or FollowupSettings()
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url, settings.db_pool_size)
+    session_factory = make_session_factory(engine)
+    source = f"/closeloop/{settings.service_name}"
+
+    def uow() -> FollowupUnitOfWork:
+        return FollowupUnitOfWork(session_factory, clock, source)
+
+    return FollowupContainer(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        session_factory=session_factory,
+        service=FollowupService(uow, clock, settings),
+    )
