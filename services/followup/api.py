@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 
+from services.followup import metrics_api, policies_api
 from services.followup.auth import StaffDep
 from services.followup.bootstrap import FollowupContainer, bootstrap
 from services.followup.config import FollowupSettings
@@ -122,6 +123,10 @@ def resolve(loop_id: uuid.UUID, body: ResolveIn, request: Request, principal: St
     return _service(request).resolve(
         principal, loop_id, body.resolution_code, body.root_cause, body.summary
     )
+
+
+router.include_router(policies_api.router)
+router.include_router(metrics_api.router)
 
 
 def create_app(

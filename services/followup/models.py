@@ -1,4 +1,5 @@
-"""Followup tables: loops, the complaints joined to them, promises, timeline and notes."""
+"""Followup tables: loops and their promises, timeline and notes; the SLA and escalation
+configuration; and the scheduler's due targets, alerts and alert deliveries."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.bus.inbox import inbox_table
@@ -56,6 +67,11 @@ class Loop(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     # Earliest due time of a promise still to keep; the queue is sorted by it.
     next_due_at: Mapped[datetime | None]
+    # Waiting on the customer stops the SLA clock: the open pause, and every closed one.
+    paused_since: Mapped[datetime | None]
+    pauses: Mapped[list[list[str]]] = mapped_column(JSONType, default=list)
+    confirmed_at: Mapped[datetime | None]
+    csat: Mapped[int | None] = mapped_column(Integer)  # the customer's score after closure
     updated_at: Mapped[datetime]
 
 
@@ -103,3 +119,178 @@ class Note(Base):
     text: Mapped[str] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime]
+
+
+# --- configuration: calendars, SLA policies, ladders, channels, the resolution taxonomy -------
+
+
+class CalendarRow(Base):
+    """Business hours in a time zone; `weekly` maps "0".."6" (Monday first) to [opens, closes]."""
+
+    __tablename__ = "calendars"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tz: Mapped[str] = mapped_column(String(64))
+    weekly: Mapped[dict[str, Any]]
+    country: Mapped[str | None] = mapped_column(String(10))
+    subdivision: Mapped[str | None] = mapped_column(String(10))
+    holidays: Mapped[list[str]] = mapped_column(JSONType)  # ISO dates off work
+    working_days: Mapped[list[str]] = mapped_column(JSONType)  # ISO dates worked after all
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class SlaPolicyRow(Base):
+    """Business minutes allowed per journey x severity; "*" matches any journey or severity."""
+
+    __tablename__ = "sla_policies"
+    __table_args__ = (UniqueConstraint("journey_key", "severity"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    journey_key: Mapped[str] = mapped_column(String(100))
+    severity: Mapped[str] = mapped_column(String(10))
+    calendar_key: Mapped[str] = mapped_column(ForeignKey("calendars.key"))
+    acknowledge_minutes: Mapped[int] = mapped_column(Integer)
+    first_promise_minutes: Mapped[int] = mapped_column(Integer)
+    resolve_minutes: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class LadderRow(Base):
+    """Escalation levels of a journey ("*" = every journey without its own), sorted by offset.
+
+    A level is {"offset_minutes", "audience", "channel"}; audience is "owner", "journey_manager",
+    "person:<key>" or "role:<name>", channel a notification channel key.
+    """
+
+    __tablename__ = "escalation_ladders"
+
+    journey_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    levels: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class ChannelRow(Base):
+    """Where alerts go: a signed webhook, an SMTP server or a Slack-compatible chat webhook."""
+
+    __tablename__ = "notification_channels"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]]
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class TaxonomyEntry(Base):
+    """Allowed resolution codes and root causes (kind), so reports group like with like."""
+
+    __tablename__ = "taxonomy"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))
+
+
+# --- the scheduler's work: due targets, alerts and their deliveries ---------------------------
+
+
+class DueTarget(Base):
+    """One thing that falls due on a loop: a promise or an SLA target, with its ladder progress.
+
+    `next_fire_at` is the next instant the scheduler must look at it (the due time itself, or the
+    next unfired ladder level); None when nothing is pending. The scheduler's cost follows the
+    partial index on it, so it grows with what is due, not with what is open.
+    """
+
+    __tablename__ = "due_targets"
+    __table_args__ = (
+        UniqueConstraint("loop_id", "target"),
+        Index(
+            "ix_due_targets_next_fire_at",
+            "next_fire_at",
+            postgresql_where=text("next_fire_at IS NOT NULL"),
+            sqlite_where=text("next_fire_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    loop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loops.id"), index=True)
+    target: Mapped[str] = mapped_column(String(60))  # "promise:<id>" or "sla:<name>"
+    promise_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    due_at: Mapped[datetime | None]  # None while the loop waits on the customer
+    breached: Mapped[bool] = mapped_column(Boolean)  # the due time passed and was handled
+    next_level: Mapped[int] = mapped_column(Integer)  # ladder levels below it have fired
+    next_fire_at: Mapped[datetime | None]
+    settled_at: Mapped[datetime | None]  # kept, cancelled, met or otherwise no longer owed
+    updated_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """A ladder level that fired for one target and due time; unique, so never fired twice."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("target_id", "due_at", "level"),
+        Index("ix_alerts_journey_fired", "journey_key", "fired_at"),
+        Index("ix_alerts_owner_fired", "owner_key", "fired_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    target_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("due_targets.id"))
+    loop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loops.id"), index=True)
+    complaint_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    journey_key: Mapped[str] = mapped_column(String(100))
+    owner_key: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(60))
+    promise_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    due_at: Mapped[datetime]
+    level: Mapped[int] = mapped_column(Integer)  # 1-based, as people count
+    offset_minutes: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # reminder | overdue | escalation
+    audience: Mapped[str] = mapped_column(String(200))  # resolved, e.g. "manager:mgr-cards"
+    channel: Mapped[str] = mapped_column(String(100))
+    fired_at: Mapped[datetime]
+    late_by_seconds: Mapped[int] = mapped_column(Integer)
+    acked_at: Mapped[datetime | None]
+    acked_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class Delivery(Base):
+    """Sending one alert over its channel; retried with back-off until sent or given up."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        Index(
+            "ix_alert_deliveries_next_attempt_at",
+            "next_attempt_at",
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+            sqlite_where=text("next_attempt_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id"), index=True)
+    channel_key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "alert_delivery_attempts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alert_deliveries.id"), index=True)
+    at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
