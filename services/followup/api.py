@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 
@@ -13,6 +13,8 @@ from services.followup.bootstrap import FollowupContainer, bootstrap
 from services.followup.config import FollowupSettings
 from services.followup.domain import LoopStatus
 from services.followup.schemas import (
+    AlertOut,
+    AlertPage,
     CancelIn,
     LoopOut,
     LoopPage,
@@ -22,6 +24,7 @@ from services.followup.schemas import (
     PromiseOut,
     RenegotiateIn,
     ResolveIn,
+    WaitIn,
 )
 from services.followup.service import FollowupService
 from shared.http import create_service_app, problem_responses
@@ -123,6 +126,51 @@ def resolve(loop_id: uuid.UUID, body: ResolveIn, request: Request, principal: St
     return _service(request).resolve(
         principal, loop_id, body.resolution_code, body.root_cause, body.summary
     )
+
+
+@router.post("/loops/{loop_id}/wait", response_model=LoopOut, responses=_PROBLEMS)
+def wait_on_customer(
+    loop_id: uuid.UUID, body: WaitIn, request: Request, principal: StaffDep
+) -> LoopOut:
+    """Waiting on the customer (documents, a reply): the SLA clock stops until resumed."""
+    return _service(request).wait_on_customer(principal, loop_id, body.reason)
+
+
+@router.post("/loops/{loop_id}/resume", response_model=LoopOut, responses=_PROBLEMS)
+def resume(loop_id: uuid.UUID, request: Request, principal: StaffDep) -> LoopOut:
+    """The customer replied: the SLA clock runs again without counting the wait."""
+    return _service(request).resume(principal, loop_id)
+
+
+@router.get("/alerts", response_model=AlertPage, responses=_PROBLEMS)
+def list_alerts(
+    request: Request,
+    principal: StaffDep,
+    acked: bool | None = None,
+    journey: str | None = None,
+    loop_id: uuid.UUID | None = None,
+    kind: Literal["reminder", "overdue", "sla_breach"] | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AlertPage:
+    """Alerts newest first: a manager's journeys, an owner's own loops, all for admins."""
+    container: FollowupContainer = request.app.state.container
+    return container.alerts.page(
+        principal,
+        acked=acked,
+        journey=journey,
+        loop_id=loop_id,
+        kind=kind,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.post("/alerts/{alert_id}/ack", response_model=AlertOut, responses=_PROBLEMS)
+def ack_alert(alert_id: uuid.UUID, request: Request, principal: StaffDep) -> AlertOut:
+    """Someone has taken the alert on; a second acknowledgement keeps the first."""
+    container: FollowupContainer = request.app.state.container
+    return container.alerts.ack(principal, alert_id)
 
 
 router.include_router(policies_api.router)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.followup.alerts import AlertService
 from services.followup.config import FollowupSettings
 from services.followup.handlers import handlers
 from services.followup.models import INBOX, OUTBOX
+from services.followup.scheduler import Scheduler
 from services.followup.service import FollowupService, FollowupUnitOfWork
 from shared.clock import Clock, SystemClock
 from shared.container import ServiceContainer
 from shared.db.engine import make_engine, make_session_factory
 from shared.events import topics
-from shared.worker import Worker
+from shared.worker import Periodic, Worker
 
 CONSUMER_GROUP = "followup"
 
@@ -21,10 +23,20 @@ CONSUMER_GROUP = "followup"
 class FollowupContainer(ServiceContainer):
     settings: FollowupSettings
     service: FollowupService
+    alerts: AlertService
 
     def uow(self) -> FollowupUnitOfWork:
         return FollowupUnitOfWork(
             self.session_factory, self.clock, f"/closeloop/{self.settings.service_name}"
+        )
+
+    def scheduler(self) -> Scheduler:
+        return Scheduler(
+            self.uow,
+            self.clock,
+            self.service,
+            batch_size=self.settings.scheduler_batch_size,
+            service_name=self.settings.service_name,
         )
 
     def worker(self) -> Worker:
@@ -37,7 +49,9 @@ class FollowupContainer(ServiceContainer):
             group=CONSUMER_GROUP,
             topics=[s.topic(topics.ASSIGNMENTS), s.topic(topics.COMPLAINTS)],
             handlers=handlers(self.service),
-            periodic=[],
+            periodic=[
+                Periodic("scheduler", s.scheduler_interval_s, self.scheduler().run_once),
+            ],
         )
 
 
@@ -59,4 +73,5 @@ def bootstrap(
         engine=engine,
         session_factory=session_factory,
         service=FollowupService(uow, clock, settings),
+        alerts=AlertService(uow, clock),
     )

@@ -28,3 +28,16 @@ class FollowupSettings(ServiceSettings):
         ge=0,
         description="A new complaint within this many days of a loop's closing reopens it.",
     )
+    scheduler_interval_s: float = Field(
+        1.0, gt=0, description="How often the scheduler looks for what has fallen due."
+    )
+    scheduler_batch_size: int = Field(
+        500, ge=1, le=10_000, description="Due targets claimed per scheduler transaction."
+    )
+    alert_max_attempts: int = Field(
+        8, ge=1, description="Delivery attempts of an alert before it is recorded as failed."
+    )
+    alert_backoff_s: float = Field(
+        5.0, gt=0, description="First retry delay of an alert delivery; doubles per attempt."
+    )
+    alert_timeout_s: float = Field(5.0, gt=0, description="Timeout of one alert delivery.")

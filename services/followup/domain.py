@@ -474,3 +474,50 @@ def next_fire_at(
     due = _as_utc(due_at, "due_at")
     pending = [due + level.offset for index, level in enumerate(levels) if index not in fired]
     return min(pending, default=None)
+
+
+def first_level_to_fire(levels: Sequence[LadderLevel], due_at: datetime, armed_at: datetime) -> int:
+    """Index of the first level to fire for a target armed (made, moved) at `armed_at`.
+
+    A reminder whose time had already passed when the target was armed is skipped: reminding
+    the owner of a promise made a minute before it is due helps nobody. Levels at or after the
+    due time always fire, however late. `levels` must be sorted by offset.
+    """
+    due, armed = _as_utc(due_at, "due_at"), _as_utc(armed_at, "armed_at")
+    index = 0
+    while (
+        index < len(levels)
+        and levels[index].offset < timedelta(0)
+        and due + levels[index].offset <= armed
+    ):
+        index += 1
+    return index
+
+
+def next_check_at(
+    levels: Sequence[LadderLevel], due_at: datetime, breached: bool, next_level: int
+) -> datetime | None:
+    """When the scheduler must next look at a target: its due time until it is breached, or the
+    next unfired level (levels sorted by offset); None when nothing is left to do."""
+    due = _as_utc(due_at, "due_at")
+    candidates = [] if breached else [due]
+    if next_level < len(levels):
+        candidates.append(due + levels[next_level].offset)
+    return min(candidates, default=None)
+
+
+def audience_of(spec: str, owner: str, journey_manager: str | None) -> str:
+    """A ladder audience made concrete for one loop: "owner" -> "owner:<key>", "journey_manager"
+    -> "manager:<key>" (the admins when the journey has no manager); "person:"/"role:" as is."""
+    if spec == "owner":
+        return f"owner:{owner}"
+    if spec == "journey_manager":
+        return f"manager:{journey_manager}" if journey_manager else "role:admin"
+    return spec
+
+
+def alert_kind(target: str, offset: timedelta) -> str:
+    """reminder before the due time; overdue (a promise) or sla_breach (an SLA target) after."""
+    if offset < timedelta(0):
+        return "reminder"
+    return "overdue" if target.startswith("promise:") else "sla_breach"

@@ -67,6 +67,8 @@ class Loop(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     # Earliest due time of a promise still to keep; the queue is sorted by it.
     next_due_at: Mapped[datetime | None]
+    # SLA clocks count from here: the opening, or the latest reopening.
+    sla_started_at: Mapped[datetime | None]
     # Waiting on the customer stops the SLA clock: the open pause, and every closed one.
     paused_since: Mapped[datetime | None]
     pauses: Mapped[list[list[str]]] = mapped_column(JSONType, default=list)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from services.followup.models import Loop, LoopComplaint, Note, Promise, TimelineEntry
@@ -96,15 +96,6 @@ class FollowupRepository:
                 select(Promise)
                 .where(Promise.loop_id == loop_id)
                 .order_by(Promise.created_at, Promise.id)
-            )
-        )
-
-    def earliest_open_due(self, loop_id: uuid.UUID) -> datetime | None:
-        """The due time of the loop's next promise still to keep."""
-        self.session.flush()
-        return self.session.scalar(
-            select(func.min(Promise.due_at)).where(
-                Promise.loop_id == loop_id, Promise.status.in_(OPEN_PROMISE_STATUSES)
             )
         )
 

@@ -80,8 +80,20 @@ class LoopSummary(BaseModel):
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
-    next_due_at: datetime | None = None
-    overdue: bool = Field(description="A promise still to keep is past due.")
+    next_due_at: datetime | None = Field(
+        None, description="The earliest promise or SLA target still owed."
+    )
+    waiting_since: datetime | None = Field(
+        None, description="Waiting on the customer since then; the SLA clock is stopped."
+    )
+    overdue: bool = Field(description="Something still owed (promise or SLA target) is past due.")
+
+
+class SlaTargetOut(BaseModel):
+    target: str = Field(description="acknowledge, first_promise or resolve.")
+    due_at: datetime | None = Field(description="None while waiting on the customer.")
+    state: str = Field(description="pending, paused, met or missed.")
+    settled_at: datetime | None = None
 
 
 class LoopOut(LoopSummary):
@@ -89,6 +101,7 @@ class LoopOut(LoopSummary):
     root_cause: str | None = None
     summary: str | None = None
     allowed_actions: list[str]
+    sla: list[SlaTargetOut]
     promises: list[PromiseOut]
     timeline: list[TimelineOut]
     notes: list[NoteOut]
@@ -97,3 +110,41 @@ class LoopOut(LoopSummary):
 class LoopPage(BaseModel):
     items: list[LoopSummary]
     next_cursor: str | None = None
+
+
+class DeliveryOut(BaseModel):
+    channel: str
+    status: str = Field(description="pending, sent or failed (after the last retry).")
+    attempts: int
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+
+class AlertOut(BaseModel):
+    id: uuid.UUID
+    loop_id: uuid.UUID
+    complaint_id: uuid.UUID
+    journey: str
+    owner: str
+    target: str = Field(description='"promise:<id>" or "sla:acknowledge|first_promise|resolve".')
+    promise_id: uuid.UUID | None = None
+    kind: str = Field(description="reminder (before due), overdue (a promise) or sla_breach.")
+    level: int = Field(description="Ladder level, 1 = the earliest.")
+    offset_minutes: int
+    audience: str
+    channel: str
+    due_at: datetime
+    fired_at: datetime
+    late_by_seconds: int = Field(description="How long after the level's time it fired.")
+    delivery: DeliveryOut | None = None
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: str | None = None
+
+
+class WaitIn(Strict):
+    reason: str = Field(min_length=1, max_length=2000)

@@ -22,7 +22,15 @@ from services.followup.domain import (
     next_promise_status,
     next_status,
 )
-from services.followup.models import OUTBOX, Loop, LoopComplaint, Note, Promise, TimelineEntry
+from services.followup.models import (
+    OUTBOX,
+    DueTarget,
+    Loop,
+    LoopComplaint,
+    Note,
+    Promise,
+    TimelineEntry,
+)
 from services.followup.repository import FollowupRepository
 from services.followup.schemas import (
     LoopOut,
@@ -30,8 +38,10 @@ from services.followup.schemas import (
     LoopSummary,
     NoteOut,
     PromiseOut,
+    SlaTargetOut,
     TimelineOut,
 )
+from services.followup.targets import LoopTargets, promise_target, sla_target
 from shared.auth import Principal
 from shared.bus.outbox import OutboxWriter
 from shared.clock import Clock
@@ -73,6 +83,7 @@ class FollowupUnitOfWork(UnitOfWork):
     def __enter__(self) -> FollowupUnitOfWork:
         super().__enter__()
         self.repo = FollowupRepository(self.session)
+        self.targets = LoopTargets(self.session)
         self.outbox = OutboxWriter(self.session, OUTBOX, self._source, self._clock)
         return self
 
@@ -159,13 +170,16 @@ class FollowupService:
             severity=event.severity,
             contacts=1,
             opened_at=now,
+            sla_started_at=now,
             next_due_at=None,
+            pauses=[],
             updated_at=now,
         )
         uow.session.add(loop)
         uow.session.flush()
         self._link(uow, loop, event.complaint_id, now)
-        self._record(
+        uow.targets.arm_sla(loop, now, since=now)
+        self.record(
             uow,
             loop,
             "opened",
@@ -173,11 +187,11 @@ class FollowupService:
             None,
             now,
         )
-        self._emit(
+        self.emit(
             uow,
             loop,
             LoopOpenedV1(
-                **self._common(uow, loop, now),
+                **self.common(uow, loop, now),
                 journey=Ref(key=loop.journey_key, name=loop.journey_name),
                 stage=loop.stage,
                 owner=Ref(key=loop.owner_key, name=loop.owner_name),
@@ -194,7 +208,10 @@ class FollowupService:
         """A further complaint belongs to this loop: one more contact, severity at its highest."""
         self._link(uow, loop, event.complaint_id, now)
         loop.contacts += 1
-        loop.severity = _higher(loop.severity, event.severity)
+        severity = _higher(loop.severity, event.severity)
+        if severity != loop.severity:
+            loop.severity = severity
+            uow.targets.rearm_open_sla(loop, now)  # a higher severity has tighter targets
         loop.updated_at = now
 
     def _join(
@@ -207,7 +224,7 @@ class FollowupService:
     ) -> None:
         loop.status = _loop_next(loop, "join")
         self._absorb(uow, loop, event, now)
-        self._record(
+        self.record(
             uow,
             loop,
             "contact joined",
@@ -234,7 +251,7 @@ class FollowupService:
         self._absorb(uow, loop, event, now)
         if loop.owner_key != event.owner.key:
             # Routing chose afresh; the loop follows its decision.
-            self._record(
+            self.record(
                 uow,
                 loop,
                 "owner changed",
@@ -256,9 +273,12 @@ class FollowupService:
     ) -> None:
         loop.status = _loop_next(loop, "reopen")
         loop.updated_at = now
-        self._record(uow, loop, "reopened", {"reason": reason}, None, now)
-        self._emit(
-            uow, loop, LoopReopenedV1(**self._common(uow, loop, now), reason=reason), causation
+        loop.sla_started_at = now
+        # The owner has to take it on again and resolve it afresh, against new SLA targets.
+        uow.targets.arm_sla(loop, now, since=now, names=("acknowledge", "resolve"))
+        self.record(uow, loop, "reopened", {"reason": reason}, None, now)
+        self.emit(
+            uow, loop, LoopReopenedV1(**self.common(uow, loop, now), reason=reason), causation
         )
 
     def on_reassigned(self, uow: FollowupUnitOfWork, envelope: Envelope, event: EventModel) -> None:
@@ -279,7 +299,7 @@ class FollowupService:
             log.info("reassignment of a closed loop ignored", extra={"loop_id": str(loop.id)})
             return
         now = self._clock.now()
-        self._record(
+        self.record(
             uow,
             loop,
             "owner changed",
@@ -308,19 +328,23 @@ class FollowupService:
             "csat": event.csat,
             "comment": event.comment,
         }
-        self._record(uow, loop, "customer confirmed", detail, None, now)
+        self.record(uow, loop, "customer confirmed", detail, None, now)
         loop.updated_at = now
+        loop.confirmed_at = now
+        if event.csat is not None:
+            loop.csat = event.csat
         if event.resolved:
             if loop.status != "resolved":
                 # Nothing to close (not resolved yet, or closed already): the timeline keeps it.
                 return
             loop.status = _loop_next(loop, "close")
             loop.closed_at = now
-            self._record(uow, loop, "closed", {"reason": "customer confirmed"}, None, now)
-            self._emit(
+            uow.targets.settle_all(loop, now)  # the customer is satisfied: nothing more is owed
+            self.record(uow, loop, "closed", {"reason": "customer confirmed"}, None, now)
+            self.emit(
                 uow,
                 loop,
-                LoopClosedV1(**self._common(uow, loop, now), reason="customer confirmed"),
+                LoopClosedV1(**self.common(uow, loop, now), reason="customer confirmed"),
                 envelope.id,
             )
         elif loop.status in ("resolved", "closed"):
@@ -334,9 +358,10 @@ class FollowupService:
             loop.status = _loop_next(loop, "acknowledge")
             loop.acknowledged_at = now
             loop.updated_at = now
-            self._record(uow, loop, "acknowledged", {}, principal.subject, now)
-            self._emit(
-                uow, loop, LoopAcknowledgedV1(**self._common(uow, loop, now), by=principal.subject)
+            uow.targets.settle(loop, sla_target("acknowledge"), now)
+            self.record(uow, loop, "acknowledged", {}, principal.subject, now)
+            self.emit(
+                uow, loop, LoopAcknowledgedV1(**self.common(uow, loop, now), by=principal.subject)
             )
             out = self._out(uow, loop)
             uow.commit()
@@ -377,8 +402,12 @@ class FollowupService:
             created_at=now,
         )
         uow.session.add(promise)
-        self._refresh_due(uow, loop, now)
-        self._record(
+        uow.session.flush()
+        uow.targets.settle(loop, sla_target("acknowledge"), now)
+        uow.targets.settle(loop, sla_target("first_promise"), now)
+        uow.targets.arm_promise(loop, promise, now)
+        loop.updated_at = now
+        self.record(
             uow,
             loop,
             "promise made",
@@ -386,11 +415,11 @@ class FollowupService:
             made_by,
             now,
         )
-        self._emit(
+        self.emit(
             uow,
             loop,
             PromiseMadeV1(
-                **self._common(uow, loop, now),
+                **self.common(uow, loop, now),
                 promise_id=promise.id,
                 text=text,
                 due_at=due_at,
@@ -407,12 +436,13 @@ class FollowupService:
             loop.status = _loop_next(loop, "keep_promise")
             promise.status = _promise_next(promise, "keep")
             promise.kept_at = now
-            self._refresh_due(uow, loop, now)
-            self._record(
+            uow.targets.settle(loop, promise_target(promise.id), now)
+            loop.updated_at = now
+            self.record(
                 uow, loop, "promise kept", {"promise_id": str(promise.id)}, principal.subject, now
             )
-            self._emit(
-                uow, loop, PromiseKeptV1(**self._common(uow, loop, now), promise_id=promise.id)
+            self.emit(
+                uow, loop, PromiseKeptV1(**self.common(uow, loop, now), promise_id=promise.id)
             )
             out = _promise_out(promise)
             uow.commit()
@@ -429,8 +459,9 @@ class FollowupService:
             promise.status = _promise_next(promise, "renegotiate")
             previous = promise.due_at
             promise.due_at, promise.reason = due_at, reason
-            self._refresh_due(uow, loop, now)
-            self._record(
+            uow.targets.arm_promise(loop, promise, now)  # a new deal: its ladder starts over
+            loop.updated_at = now
+            self.record(
                 uow,
                 loop,
                 "promise renegotiated",
@@ -443,11 +474,11 @@ class FollowupService:
                 principal.subject,
                 now,
             )
-            self._emit(
+            self.emit(
                 uow,
                 loop,
                 PromiseRenegotiatedV1(
-                    **self._common(uow, loop, now),
+                    **self.common(uow, loop, now),
                     promise_id=promise.id,
                     due_at=due_at,
                     previous_due_at=previous,
@@ -467,8 +498,9 @@ class FollowupService:
             now = self._clock.now()
             promise.status = _promise_next(promise, "cancel")
             promise.reason = reason
-            self._refresh_due(uow, loop, now)
-            self._record(
+            uow.targets.settle(loop, promise_target(promise.id), now)
+            loop.updated_at = now
+            self.record(
                 uow,
                 loop,
                 "promise cancelled",
@@ -476,11 +508,11 @@ class FollowupService:
                 principal.subject,
                 now,
             )
-            self._emit(
+            self.emit(
                 uow,
                 loop,
                 PromiseCancelledV1(
-                    **self._common(uow, loop, now), promise_id=promise.id, reason=reason
+                    **self.common(uow, loop, now), promise_id=promise.id, reason=reason
                 ),
             )
             out = _promise_out(promise)
@@ -495,7 +527,7 @@ class FollowupService:
             loop.updated_at = now
             note = Note(id=new_id(), loop_id=loop.id, text=text, by=principal.subject, at=now)
             uow.session.add(note)
-            self._record(uow, loop, "note added", {"note_id": str(note.id)}, principal.subject, now)
+            self.record(uow, loop, "note added", {"note_id": str(note.id)}, principal.subject, now)
             out = NoteOut(id=note.id, loop_id=loop.id, text=text, by=note.by, at=now)
             uow.commit()
             return out
@@ -512,13 +544,17 @@ class FollowupService:
             loop = self._visible(uow, principal, loop_id)
             now = self._clock.now()
             loop.status = _loop_next(loop, "resolve")
+            if loop.paused_since is not None:
+                self._end_pause(uow, loop, now)
             if loop.acknowledged_at is None:
                 loop.acknowledged_at = now  # a first-contact fix needs no separate acknowledge
             loop.resolved_at = now
+            for name in ("acknowledge", "first_promise", "resolve"):
+                uow.targets.settle(loop, sla_target(name), now)
             loop.resolution_code = resolution_code
             loop.root_cause, loop.summary = root_cause, summary
             loop.updated_at = now
-            self._record(
+            self.record(
                 uow,
                 loop,
                 "resolved",
@@ -526,11 +562,11 @@ class FollowupService:
                 principal.subject,
                 now,
             )
-            self._emit(
+            self.emit(
                 uow,
                 loop,
                 LoopResolvedV1(
-                    **self._common(uow, loop, now),
+                    **self.common(uow, loop, now),
                     resolution_code=resolution_code,
                     root_cause=root_cause,
                     summary=summary,
@@ -540,6 +576,44 @@ class FollowupService:
             out = self._out(uow, loop)
             uow.commit()
             return out
+
+    def wait_on_customer(self, principal: Principal, loop_id: uuid.UUID, reason: str) -> LoopOut:
+        """The next step is the customer's: the SLA clock stops until `resume`."""
+        with self._uow() as uow, _transitions():
+            loop = self._visible(uow, principal, loop_id)
+            if loop.status in ("resolved", "closed") or loop.paused_since is not None:
+                current = "waiting on the customer" if loop.paused_since else loop.status
+                raise IllegalTransition("loop", current, "wait on the customer")
+            now = self._clock.now()
+            loop.paused_since = now
+            loop.updated_at = now
+            uow.targets.pause(loop, now)
+            self.record(
+                uow, loop, "waiting on customer", {"reason": reason}, principal.subject, now
+            )
+            out = self._out(uow, loop)
+            uow.commit()
+            return out
+
+    def resume(self, principal: Principal, loop_id: uuid.UUID) -> LoopOut:
+        """The customer answered: the SLA clock runs again, the paused time not counted."""
+        with self._uow() as uow, _transitions():
+            loop = self._visible(uow, principal, loop_id)
+            if loop.paused_since is None:
+                raise IllegalTransition("loop", "not waiting on the customer", "resume")
+            now = self._clock.now()
+            self._end_pause(uow, loop, now)
+            self.record(uow, loop, "customer replied", {}, principal.subject, now)
+            out = self._out(uow, loop)
+            uow.commit()
+            return out
+
+    def _end_pause(self, uow: FollowupUnitOfWork, loop: Loop, now: datetime) -> None:
+        assert loop.paused_since is not None
+        loop.pauses = [*loop.pauses, [loop.paused_since.isoformat(), now.isoformat()]]
+        loop.paused_since = None
+        loop.updated_at = now
+        uow.targets.rearm_open_sla(loop, now)
 
     # --- reading -----------------------------------------------------------------------------
     def loop(self, principal: Principal, loop_id: uuid.UUID) -> LoopOut:
@@ -613,11 +687,7 @@ class FollowupService:
         uow.session.add(LoopComplaint(complaint_id=complaint_id, loop_id=loop.id, joined_at=now))
         uow.session.flush()
 
-    def _refresh_due(self, uow: FollowupUnitOfWork, loop: Loop, now: datetime) -> None:
-        loop.next_due_at = uow.repo.earliest_open_due(loop.id)
-        loop.updated_at = now
-
-    def _record(
+    def record(
         self,
         uow: FollowupUnitOfWork,
         loop: Loop,
@@ -630,7 +700,7 @@ class FollowupService:
             TimelineEntry(id=new_id(), loop_id=loop.id, at=now, type=type_, detail=detail, by=by)
         )
 
-    def _common(self, uow: FollowupUnitOfWork, loop: Loop, now: datetime) -> dict[str, Any]:
+    def common(self, uow: FollowupUnitOfWork, loop: Loop, now: datetime) -> dict[str, Any]:
         return {
             "loop_id": loop.id,
             "complaint_id": loop.complaint_id,
@@ -639,7 +709,7 @@ class FollowupService:
             "at": now,
         }
 
-    def _emit(
+    def emit(
         self,
         uow: FollowupUnitOfWork,
         loop: Loop,
@@ -666,6 +736,7 @@ class FollowupService:
             root_cause=loop.root_cause,
             summary=loop.summary,
             allowed_actions=list(allowed_actions(status)),
+            sla=[_target_out(t) for t in uow.targets.sla_of(loop)],
             promises=[_promise_out(p) for p in uow.repo.promises(loop.id)],
             timeline=[
                 TimelineOut(at=t.at, type=t.type, detail=t.detail, by=t.by)
@@ -697,6 +768,20 @@ def _future(due_at: datetime, now: datetime) -> None:
             "due_at must be in the future",
             errors=[{"field": "due_at", "message": "must be in the future"}],
         )
+
+
+def _target_out(t: DueTarget) -> SlaTargetOut:
+    if t.breached:
+        state = "missed"
+    elif t.settled_at is not None:
+        state = "met"
+    elif t.due_at is None:
+        state = "paused"
+    else:
+        state = "pending"
+    return SlaTargetOut(
+        target=t.target.removeprefix("sla:"), due_at=t.due_at, state=state, settled_at=t.settled_at
+    )
 
 
 def _promise_out(p: Promise) -> PromiseOut:
@@ -731,6 +816,7 @@ def _summary(loop: Loop, complaint_ids: list[uuid.UUID], now: datetime) -> LoopS
         resolved_at=loop.resolved_at,
         closed_at=loop.closed_at,
         next_due_at=loop.next_due_at,
+        waiting_since=loop.paused_since,
         overdue=loop.next_due_at is not None and loop.next_due_at < now,
     )
 

@@ -141,6 +141,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alert_delivery_attempts'))
     )
     op.create_index(op.f('ix_alert_delivery_attempts_delivery_id'), 'alert_delivery_attempts', ['delivery_id'], unique=False)
+    op.add_column('loops', sa.Column('sla_started_at', shared.db.types.UTCDateTime(timezone=True), nullable=True))
     op.add_column('loops', sa.Column('paused_since', shared.db.types.UTCDateTime(timezone=True), nullable=True))
     # Existing loops have never paused; the default only fills them in.
     op.add_column('loops', sa.Column('pauses', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False, server_default=sa.text("'[]'")))
@@ -155,6 +156,7 @@ def downgrade() -> None:
     op.drop_column('loops', 'confirmed_at')
     op.drop_column('loops', 'pauses')
     op.drop_column('loops', 'paused_since')
+    op.drop_column('loops', 'sla_started_at')
     op.drop_index(op.f('ix_alert_delivery_attempts_delivery_id'), table_name='alert_delivery_attempts')
     op.drop_table('alert_delivery_attempts')
     op.drop_index('ix_alert_deliveries_next_attempt_at', table_name='alert_deliveries', postgresql_where=sa.text('next_attempt_at IS NOT NULL'), sqlite_where=sa.text('next_attempt_at IS NOT NULL'))

@@ -1,0 +1,107 @@
+"""Followup test helpers: deliver events to its handlers, read loops and its outbox."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from support import Followup
+
+from services.followup.handlers import handlers
+from services.followup.models import OUTBOX
+from shared.events import topics
+from shared.events.envelope import Envelope
+from shared.events.models import (
+    ComplaintAssignedV1,
+    ComplaintConfirmedV1,
+    EventModel,
+    Ref,
+)
+
+CARDS = Ref(key="cards", name="Cards and payments")
+BORROW = Ref(key="borrow", name="Borrow")
+
+
+def assigned(f: Followup, customer_id: uuid.UUID, **fields: Any) -> ComplaintAssignedV1:
+    """A complaint.assigned body (cards, owner ana); keyword arguments replace fields."""
+    body: dict[str, Any] = {
+        "complaint_id": uuid.uuid4(),
+        "customer_id": customer_id,
+        "journey": CARDS,
+        "stage": "dispute",
+        "owner": Ref(key="ana", name="Ana"),
+        "severity": "medium",
+        "assigned_at": f.clock.now(),
+        "journey_manager": "mgr-cards",
+    }
+    body.update(fields)
+    return ComplaintAssignedV1.model_validate(body)
+
+
+def deliver(f: Followup, event: EventModel, customer_id: uuid.UUID) -> None:
+    """Hand an event to followup's handler, as the consumer would, in one transaction."""
+    env = Envelope.new(source="/t", data=event, time=f.clock.now(), key=str(customer_id))
+    with f.container.uow() as uow:
+        handlers(f.container.service)[event.name](uow, env, event)
+        uow.commit()
+
+
+def open_loop(f: Followup, customer_id: uuid.UUID | None = None, **fields: Any) -> dict[str, Any]:
+    """Deliver an assignment and return the loop it landed in."""
+    customer_id = customer_id or uuid.uuid4()
+    event = assigned(f, customer_id, **fields)
+    deliver(f, event, customer_id)
+    return loop_of(f, event.complaint_id)
+
+
+def loop_of(f: Followup, complaint_id: uuid.UUID) -> dict[str, Any]:
+    with f.container.uow() as uow:
+        loop = uow.repo.loop_of_complaint(complaint_id)
+        assert loop is not None
+        loop_id = loop.id
+    return get(f, loop_id)
+
+
+def get(f: Followup, loop_id: uuid.UUID | str) -> dict[str, Any]:
+    r = f.http.get(f"/v1/loops/{loop_id}", headers=f.headers())
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def post(f: Followup, path: str, body: dict[str, Any] | None = None, **who: Any) -> Any:
+    return f.http.post(f"/v1{path}", json=body or {}, headers=f.headers(**who))
+
+
+def confirm(f: Followup, loop: dict[str, Any], resolved: bool) -> None:
+    customer_id = uuid.UUID(loop["customer_id"])
+    event = ComplaintConfirmedV1(
+        complaint_id=uuid.UUID(loop["complaint_id"]),
+        client_id="cc-1",
+        customer_id=customer_id,
+        resolved=resolved,
+        csat=4 if resolved else 2,
+        confirmed_at=f.clock.now(),
+    )
+    deliver(f, event, customer_id)
+
+
+def outbox(f: Followup, name: str) -> list[dict[str, Any]]:
+    with f.container.engine.connect() as conn:
+        rows = conn.execute(
+            select(OUTBOX.c.payload, OUTBOX.c.topic)
+            .where(OUTBOX.c.event_type == f"closeloop.{name}.v1")
+            .order_by(OUTBOX.c.seq)
+        ).all()
+    assert all(topic == f.settings.topic(topics.LOOPS) for _, topic in rows)
+    return [json.loads(payload) for payload, _ in rows]
+
+
+def resolve_body() -> dict[str, str]:
+    return {"resolution_code": "refunded", "root_cause": "fraud rule", "summary": "Refunded fee"}
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
