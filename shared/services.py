@@ -31,6 +31,7 @@ class ServiceInfo:
 SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("intake", 8001, 9101),
     ServiceInfo("routing", 8002, 9102),
+    ServiceInfo("followup", 8003, 9103),
 )
 
 

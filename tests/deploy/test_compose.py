@@ -12,11 +12,21 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.services import SERVICES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SIGNING_KEY = "test-signing-key"
 
 Project = dict[str, Any]
+
+# (service, API port, worker metrics port, worker replicas), as in shared/services.py.
+DEPLOYED = [
+    ("intake", 8001, 9101, 2),
+    ("routing", 8002, 9102, 2),
+    ("followup", 8003, 9103, 3),
+]
+SERVICE_NAMES = [svc for svc, *_ in DEPLOYED]
 
 
 def run_compose(
@@ -85,7 +95,11 @@ def test_signing_key_is_required(compose_bin: Path, empty_env_file: Path) -> Non
 
 @pytest.mark.parametrize(
     "name",
-    ["kafka", "postgres", "intake-api", "intake-worker", "routing-api", "routing-worker"],
+    [
+        "kafka",
+        "postgres",
+        *(f"{svc}-{process}" for svc in SERVICE_NAMES for process in ("api", "worker")),
+    ],
 )
 def test_long_running_services_have_healthchecks(project: Project, name: str) -> None:
     service = project["services"][name]
@@ -96,19 +110,47 @@ def test_long_running_services_have_healthchecks(project: Project, name: str) ->
     assert service.get("restart") == "unless-stopped"
 
 
-@pytest.mark.parametrize("name", ["intake-worker", "routing-worker"])
-def test_workers_run_two_replicas(project: Project, name: str) -> None:
-    assert project["services"][name]["deploy"]["replicas"] == 2
+def test_every_registered_service_is_deployed(project: Project) -> None:
+    """Each service `closeloop migrate` knows has its job, API and worker, on its ports."""
+    deployed = {svc: (port, metrics) for svc, port, metrics, _ in DEPLOYED}
+    assert {info.name: (info.default_port, info.worker_metrics_port) for info in SERVICES} == (
+        deployed
+    )
+    for svc in deployed:
+        for name in (f"migrate-{svc}", f"{svc}-api", f"{svc}-worker"):
+            assert name in project["services"]
+
+
+@pytest.mark.parametrize(("svc", "replicas"), [(svc, n) for svc, _, _, n in DEPLOYED])
+def test_workers_run_several_replicas(project: Project, svc: str, replicas: int) -> None:
+    assert project["services"][f"{svc}-worker"]["deploy"]["replicas"] == replicas
+
+
+@pytest.mark.parametrize(("svc", "port", "metrics_port"), [d[:3] for d in DEPLOYED])
+def test_env_anchor_ports_and_health_checks_agree(
+    project: Project, svc: str, port: int, metrics_port: int
+) -> None:
+    """Both containers of a service share its env anchor; each checks its own port."""
+    api, worker = project["services"][f"{svc}-api"], project["services"][f"{svc}-worker"]
+
+    assert api["environment"] == worker["environment"]
+    environment = api["environment"]
+    assert environment["CLOSELOOP_SERVICE_NAME"] == svc
+    assert environment["CLOSELOOP_HTTP_HOST"] == "0.0.0.0"
+    assert environment["CLOSELOOP_HTTP_PORT"] == str(port)
+    assert environment["CLOSELOOP_WORKER_METRICS_PORT"] == str(metrics_port)
+    assert project["services"][f"migrate-{svc}"]["environment"] == environment
+    assert [(p["target"], str(p["published"])) for p in api["ports"]] == [(port, str(port))]
+    assert worker["expose"] == [str(metrics_port)]
+    assert api["command"][-1] == "api"
+    assert worker["command"][-1] == "worker"
+    assert f"http://127.0.0.1:{port}/readyz" in api["healthcheck"]["test"][-1]
+    assert f"http://127.0.0.1:{metrics_port}/healthz" in worker["healthcheck"]["test"][-1]
 
 
 @pytest.mark.parametrize(
     ("name", "svc"),
-    [
-        ("intake-api", "intake"),
-        ("intake-worker", "intake"),
-        ("routing-api", "routing"),
-        ("routing-worker", "routing"),
-    ],
+    [(f"{svc}-{process}", svc) for svc in SERVICE_NAMES for process in ("api", "worker")],
 )
 def test_services_start_after_migrations_and_topics(project: Project, name: str, svc: str) -> None:
     service = project["services"][name]
@@ -127,9 +169,16 @@ def test_services_start_after_migrations_and_topics(project: Project, name: str,
 def test_one_shot_jobs_wait_for_their_dependencies(project: Project) -> None:
     services = project["services"]
 
-    assert services["migrate-intake"]["command"] == ["closeloop", "migrate", "intake"]
+    for svc in SERVICE_NAMES:
+        assert services[f"migrate-{svc}"]["command"] == ["closeloop", "migrate", svc]
     assert services["topics"]["command"] == ["closeloop", "topics", "create"]
-    for job, needs in (("migrate-intake", {"postgres", "kafka"}), ("topics", {"kafka"})):
+    jobs = [
+        ("migrate-intake", {"postgres", "kafka"}),
+        ("migrate-routing", {"postgres"}),
+        ("migrate-followup", {"postgres"}),
+        ("topics", {"kafka"}),
+    ]
+    for job, needs in jobs:
         depends_on = services[job]["depends_on"]
         assert {k for k, v in depends_on.items() if v["condition"] == "service_healthy"} >= needs
         assert services[job].get("restart", "no") == "no"

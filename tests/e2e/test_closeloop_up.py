@@ -27,7 +27,9 @@ def system(tmp_path: Path) -> Iterator[tuple[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSELOOP_")}
     env["CLOSELOOP_INTAKE_PORT"] = str(port)
     env["CLOSELOOP_ROUTING_PORT"] = str(free_port())
+    env["CLOSELOOP_FOLLOWUP_PORT"] = str(free_port())
     os.environ["E2E_ROUTING_URL"] = f"http://127.0.0.1:{env['CLOSELOOP_ROUTING_PORT']}"
+    os.environ["E2E_FOLLOWUP_URL"] = f"http://127.0.0.1:{env['CLOSELOOP_FOLLOWUP_PORT']}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "up"],
         cwd=tmp_path,
