@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from services.followup.config import FollowupSettings
 from services.followup.domain import (
     IllegalTransition,
@@ -29,6 +31,7 @@ from services.followup.models import (
     LoopComplaint,
     Note,
     Promise,
+    TaxonomyEntry,
     TimelineEntry,
 )
 from services.followup.repository import FollowupRepository
@@ -542,6 +545,7 @@ class FollowupService:
     ) -> LoopOut:
         with self._uow() as uow, _transitions():
             loop = self._visible(uow, principal, loop_id)
+            _in_taxonomy(uow, resolution_code=resolution_code, root_cause=root_cause)
             now = self._clock.now()
             loop.status = _loop_next(loop, "resolve")
             if loop.paused_since is not None:
@@ -755,6 +759,17 @@ def _may_see(p: Principal, loop: Loop) -> bool:
         or (p.role == "manager" and loop.journey_key in p.journeys)
         or (p.role == "owner" and loop.owner_key == p.subject)
     )
+
+
+def _in_taxonomy(uow: FollowupUnitOfWork, **values: str) -> None:
+    """Each value must be a key of its taxonomy kind, once that kind has any entries."""
+    errors = []
+    for kind, value in values.items():
+        keys = set(uow.session.scalars(select(TaxonomyEntry.key).where(TaxonomyEntry.kind == kind)))
+        if keys and value not in keys:
+            errors.append({"field": kind, "message": f"not in the taxonomy: {sorted(keys)}"})
+    if errors:
+        raise Unprocessable("resolution not in the taxonomy", errors=errors)
 
 
 def _not_closed(loop: Loop, action: str) -> None:

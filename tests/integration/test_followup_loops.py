@@ -24,6 +24,7 @@ from followup_support import (
 )
 from support import Followup, FollowupFactory
 
+from services.followup.models import TaxonomyEntry
 from shared.bus.kafka import Producer
 from shared.events import topics
 from shared.events.envelope import Envelope
@@ -349,3 +350,36 @@ def test_assignment_over_the_broker_opens_the_loop(
     loop = loop_of(followup, event.complaint_id)
     assert (loop["status"], loop["owner"]["key"]) == ("open", "ana")
     assert len(outbox(followup, "loop.opened")) == 1
+
+
+def test_resolution_must_come_from_the_taxonomy_once_one_is_configured(
+    followup: Followup,
+) -> None:
+    loop = open_loop(followup)
+    # No taxonomy yet: any code is accepted (a fresh installation is usable at once).
+    free = post(followup, f"/loops/{loop['id']}/resolve", resolve_body())
+    assert free.status_code == 200, free.text
+
+    with followup.container.uow() as uow:
+        uow.session.add_all(
+            [
+                TaxonomyEntry(kind="resolution_code", key="refunded", label="Refunded"),
+                TaxonomyEntry(kind="root_cause", key="fraud-rule", label="Fraud rule too strict"),
+            ]
+        )
+        uow.commit()
+    other = open_loop(followup)
+    bad = post(
+        followup,
+        f"/loops/{other['id']}/resolve",
+        {"resolution_code": "waived", "root_cause": "fraud-rule", "summary": "x"},
+    )
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["resolution_code"]
+    assert get(followup, other["id"])["status"] == "open"  # nothing changed
+    good = post(
+        followup,
+        f"/loops/{other['id']}/resolve",
+        {"resolution_code": "refunded", "root_cause": "fraud-rule", "summary": "Fee refunded"},
+    )
+    assert good.status_code == 200, good.text
