@@ -1,9 +1,11 @@
-"""The `closeloop` command: up, token, migrate, topics, dlq, replay-cfpb."""
+"""The `closeloop` command: up, token, migrate, topics, dlq, catalog, routing, followup,
+replay-cfpb."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -190,12 +192,71 @@ def _routing_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _followup_defaults(args: argparse.Namespace) -> int:
+    """PUT every part of a followup defaults document through the API, as an admin would."""
+    import secrets
+    import uuid
+    from urllib.parse import quote
+
+    import yaml
+
+    doc = yaml.safe_load(Path(args.file).read_text(encoding="utf-8")) or {}
+    puts: list[tuple[str, dict[str, object]]] = []
+    for cal in doc.get("calendars", []):
+        puts.append((f"/v1/calendars/{quote(cal['key'], safe='')}", cal))
+    for channel in doc.get("notification_channels", []):
+        config, enabled = dict(channel.get("config", {})), channel.get("enabled", True)
+        if channel["kind"] == "webhook":
+            config["url"] = args.webhook_url or config.get("url")
+            config["secret"] = args.webhook_secret or secrets.token_urlsafe(32)
+            enabled = enabled and bool(args.webhook_url)
+        elif channel["kind"] == "email":
+            if args.smtp:
+                host, _, port = args.smtp.rpartition(":")
+                config.update(host=host, port=int(port))
+            enabled = enabled and bool(args.smtp)
+        body = {**channel, "config": config, "enabled": enabled}
+        puts.append((f"/v1/notification-channels/{quote(channel['key'], safe='')}", body))
+    for ladder in doc.get("escalation_ladders", []):
+        puts.append((f"/v1/escalation-ladders/{quote(ladder['journey'], safe='')}", ladder))
+    taxonomy = doc.get("taxonomy", {})
+    for kind, section in (("resolution_code", "resolution_codes"), ("root_cause", "root_causes")):
+        for item in taxonomy.get(section, []):
+            path = f"/v1/taxonomy/{kind}/{quote(item['key'], safe='')}"
+            puts.append((path, {"label": item["label"]}))
+    with _admin_client(args) as client:
+        for policy in doc.get("sla_policies", []):
+            # The same journey x severity keeps its id, so re-applying replaces, never duplicates.
+            found = client.get(
+                "/v1/sla-policies",
+                params={"journey": policy["journey"], "severity": policy["severity"]},
+            )
+            items = found.json().get("items", []) if found.status_code == 200 else []
+            policy_id = policy.get("id") or (items[0]["id"] if items else str(uuid.uuid4()))
+            puts.append((f"/v1/sla-policies/{policy_id}", {**policy, "id": policy_id}))
+        # Channels before ladders, calendars before policies: the order above and here.
+        order = ("/v1/calendars", "/v1/notification-channels", "/v1/escalation-ladders")
+        puts.sort(key=lambda p: next((i for i, o in enumerate(order) if p[0].startswith(o)), 9))
+        for path, body in puts:
+            r = client.put(path, json=body)
+            if r.status_code not in (200, 201):
+                print(f"{path}: {_problem_text(r)}", file=sys.stderr)
+                return 1
+    print(f"followup defaults applied: {len(puts)} items from {args.file}")
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from shared.logging import configure_logging
     from shared.up import up
 
     configure_logging("closeloop", "WARNING")
-    return up(with_logs=args.logs)
+    return up(
+        with_logs=args.logs,
+        alerts_webhook=args.alerts_webhook,
+        alerts_webhook_secret=args.alerts_webhook_secret,
+        alerts_smtp=args.alerts_smtp,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,6 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="run the whole system locally (broker, migrations, services)")
     p.add_argument("--logs", action="store_true", help="stream service logs to this terminal")
+    p.add_argument(
+        "--alerts-webhook",
+        default=os.environ.get("CLOSELOOP_ALERTS_WEBHOOK_URL"),
+        help="deliver followup alerts to this URL (HMAC-signed webhook)",
+    )
+    p.add_argument(
+        "--alerts-webhook-secret",
+        default=os.environ.get("CLOSELOOP_ALERTS_WEBHOOK_SECRET"),
+        help="the webhook's signing secret (default: a random one, printed)",
+    )
+    p.add_argument(
+        "--alerts-smtp",
+        default=os.environ.get("CLOSELOOP_ALERTS_SMTP"),
+        help="deliver e-mail alerts through this SMTP server (HOST:PORT)",
+    )
     p.set_defaults(fn=_up)
 
     token = sub.add_parser("token", help="local tokens").add_subparsers(dest="sub", required=True)
@@ -250,6 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default="http://127.0.0.1:8002", help="routing base URL")
     p.add_argument("--token", help="admin or manager token (default: a local admin one)")
     p.set_defaults(fn=_routing_stats)
+
+    followup = sub.add_parser("followup", help="followup configuration")
+    p = followup.add_subparsers(dest="sub", required=True).add_parser(
+        "defaults", help="apply a defaults document (SLA policies, calendars, ladders, channels)"
+    )
+    p.add_argument("file", nargs="?", default="deploy/examples/followup.yaml")
+    p.add_argument("--url", default="http://127.0.0.1:8003", help="followup base URL")
+    p.add_argument("--token", help="admin token (default: a local one)")
+    p.add_argument("--webhook-url", help="URL for the document's webhook channels")
+    p.add_argument("--webhook-secret", help="their signing secret (default: a random one)")
+    p.add_argument("--smtp", help="HOST:PORT for the document's e-mail channels")
+    p.set_defaults(fn=_followup_defaults)
 
     p = sub.add_parser("replay-cfpb", help="post real CFPB complaints to the intake API")
     p.add_argument("--limit", type=int, default=100)

@@ -62,8 +62,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60
     raise RuntimeError(f"{url} did not become healthy in {timeout_s}s")
 
 
-def up(with_logs: bool = False) -> int:
-    """Run the whole system locally until Ctrl-C."""
+def up(
+    with_logs: bool = False,
+    alerts_webhook: str | None = None,
+    alerts_webhook_secret: str | None = None,
+    alerts_smtp: str | None = None,
+) -> int:
+    """Run the whole system locally until Ctrl-C; alerts go to the given webhook/SMTP server."""
     DATA_DIR.mkdir(exist_ok=True)
     (DATA_DIR / "logs").mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -89,6 +94,8 @@ def up(with_logs: bool = False) -> int:
             print(f"migrated     {info.name:<12} {url.split('@')[-1]}")
             if info.name == "routing":
                 _seed_catalog(url)
+            if info.name == "followup":
+                _seed_followup(url, alerts_webhook, alerts_webhook_secret, alerts_smtp)
             svc_env = {
                 **env,
                 f"CLOSELOOP_{info.name.upper()}_DATABASE_URL": url,
@@ -159,6 +166,21 @@ def _seed_catalog(url: str) -> None:
         print(f"catalog      example catalog loaded as version {version} ({EXAMPLE_CATALOG.name})")
     finally:
         container.close()
+
+
+def _seed_followup(url: str, webhook: str | None, secret: str | None, smtp: str | None) -> None:
+    """Default SLA policies, calendar, ladder and taxonomy; point alert channels as asked."""
+    module = importlib.import_module("services.followup.local")
+    seeded = module.seed_local(url, webhook_url=webhook, webhook_secret=secret, smtp=smtp)
+    if seeded.loaded:
+        print(f"followup     default SLA policies, calendar, ladder ({module.DEFAULTS.name})")
+    if webhook:
+        print(f"alerts       webhook {webhook}  (HMAC-SHA256 secret {seeded.webhook_secret})")
+    if smtp:
+        print(f"alerts       e-mail through SMTP {smtp}")
+    if not webhook and not smtp:
+        print("alerts       listed at /v1/alerts; --alerts-webhook URL or --alerts-smtp HOST:PORT")
+        print("             also delivers them")
 
 
 def _print_welcome(settings: ServiceSettings) -> None:
