@@ -44,6 +44,9 @@ class Loop(Base):
         Index("ix_loops_owner_status", "owner_key", "status"),
         Index("ix_loops_journey_status", "journey_key", "status"),
         Index("ix_loops_next_due_at", "next_due_at", "id"),
+        # Journey metrics read loops opened, and closed, within a period.
+        Index("ix_loops_journey_opened", "journey_key", "opened_at"),
+        Index("ix_loops_closed_at", "closed_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -89,6 +92,8 @@ class LoopComplaint(Base):
 
 class Promise(Base):
     __tablename__ = "promises"
+    # The promise-kept rate reads promises due within a period.
+    __table_args__ = (Index("ix_promises_due_at", "due_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     loop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loops.id"), index=True)
