@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from services.followup.alerts import AlertService
 from services.followup.config import FollowupSettings
 from services.followup.handlers import handlers
 from services.followup.models import INBOX, OUTBOX
+from services.followup.notify import AlertDispatcher
 from services.followup.scheduler import Scheduler
 from services.followup.service import FollowupService, FollowupUnitOfWork
 from shared.clock import Clock, SystemClock
@@ -24,6 +27,8 @@ class FollowupContainer(ServiceContainer):
     settings: FollowupSettings
     service: FollowupService
     alerts: AlertService
+    dispatcher: AlertDispatcher
+    http: httpx.Client
 
     def uow(self) -> FollowupUnitOfWork:
         return FollowupUnitOfWork(
@@ -51,8 +56,13 @@ class FollowupContainer(ServiceContainer):
             handlers=handlers(self.service),
             periodic=[
                 Periodic("scheduler", s.scheduler_interval_s, self.scheduler().run_once),
+                Periodic("alerts", 1.0, self.dispatcher.run_once),
             ],
         )
+
+    def close(self) -> None:
+        self.http.close()
+        super().close()
 
 
 def bootstrap(
@@ -67,6 +77,7 @@ def bootstrap(
     def uow() -> FollowupUnitOfWork:
         return FollowupUnitOfWork(session_factory, clock, source)
 
+    http = httpx.Client(follow_redirects=False)
     return FollowupContainer(
         settings=settings,
         clock=clock,
@@ -74,4 +85,6 @@ def bootstrap(
         session_factory=session_factory,
         service=FollowupService(uow, clock, settings),
         alerts=AlertService(uow, clock),
+        dispatcher=AlertDispatcher.from_settings(uow, clock, http, settings),
+        http=http,
     )

@@ -258,7 +258,7 @@ class Alert(Base):
     due_at: Mapped[datetime]
     level: Mapped[int] = mapped_column(Integer)  # 1-based, as people count
     offset_minutes: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(20))  # reminder | overdue | escalation
+    kind: Mapped[str] = mapped_column(String(20))  # reminder | overdue | sla_breach
     audience: Mapped[str] = mapped_column(String(200))  # resolved, e.g. "manager:mgr-cards"
     channel: Mapped[str] = mapped_column(String(100))
     fired_at: Mapped[datetime]
