@@ -32,7 +32,7 @@ class FollowupSettings(ServiceSettings):
         1.0, gt=0, description="How often the scheduler looks for what has fallen due."
     )
     scheduler_batch_size: int = Field(
-        500, ge=1, le=10_000, description="Due targets claimed per scheduler transaction."
+        100, ge=1, le=10_000, description="Due targets claimed per scheduler transaction."
     )
     alert_max_attempts: int = Field(
         8, ge=1, description="Delivery attempts of an alert before it is recorded as failed."

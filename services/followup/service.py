@@ -704,14 +704,36 @@ class FollowupService:
             TimelineEntry(id=new_id(), loop_id=loop.id, at=now, type=type_, detail=detail, by=by)
         )
 
-    def common(self, uow: FollowupUnitOfWork, loop: Loop, now: datetime) -> dict[str, Any]:
+    def common(
+        self,
+        uow: FollowupUnitOfWork,
+        loop: Loop,
+        now: datetime,
+        complaint_ids: list[uuid.UUID] | None = None,
+    ) -> dict[str, Any]:
+        """The fields every loop event carries (complaint ids read unless the caller has them)."""
         return {
             "loop_id": loop.id,
             "complaint_id": loop.complaint_id,
             "customer_id": loop.customer_id,
-            "complaint_ids": uow.repo.complaint_ids(loop.id),
+            "complaint_ids": uow.repo.complaint_ids(loop.id)
+            if complaint_ids is None
+            else complaint_ids,
             "at": now,
         }
+
+    def envelope(self, uow: FollowupUnitOfWork, loop: Loop, event: EventModel) -> Envelope:
+        """A loop event's envelope, for callers that queue many at once (the scheduler)."""
+        return uow.outbox.envelope(
+            event,
+            key=loop.customer_id,
+            subject=str(loop.id),
+            correlationid=loop.complaint_id,
+        )
+
+    @property
+    def topic(self) -> str:
+        return self._topic
 
     def emit(
         self,

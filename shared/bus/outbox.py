@@ -74,7 +74,23 @@ class OutboxWriter:
         causationid: str | None = None,
     ) -> Envelope:
         """Queue one event for publication once the transaction commits."""
-        envelope = Envelope.new(
+        envelope = self.envelope(
+            event, key=key, subject=subject, correlationid=correlationid, causationid=causationid
+        )
+        self.add_envelope(envelope, topic)
+        return envelope
+
+    def envelope(
+        self,
+        event: EventModel,
+        *,
+        key: str | uuid.UUID,
+        subject: str | None = None,
+        correlationid: str | uuid.UUID | None = None,
+        causationid: str | None = None,
+    ) -> Envelope:
+        """The envelope `add` would queue, for callers that queue many with `add_many`."""
+        return Envelope.new(
             source=self._source,
             data=event,
             time=self._clock.now(),
@@ -83,8 +99,6 @@ class OutboxWriter:
             correlationid=str(correlationid) if correlationid is not None else None,
             causationid=causationid,
         )
-        self.add_envelope(envelope, topic)
-        return envelope
 
     def add_envelope(self, envelope: Envelope, topic: str) -> None:
         self.add_many([(envelope, topic)])
