@@ -20,7 +20,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)
-	$(BIN)/closeloop up
+	$(BIN)/closeloop up $(ARGS)
 
 test: $(TEST_STAMP) check
 	$(BIN)/pytest
