@@ -208,7 +208,9 @@ def _followup_defaults(args: argparse.Namespace) -> int:
         config, enabled = dict(channel.get("config", {})), channel.get("enabled", True)
         if channel["kind"] == "webhook":
             config["url"] = args.webhook_url or config.get("url")
-            config["secret"] = args.webhook_secret or secrets.token_urlsafe(32)
+            # Left out, an existing channel keeps its secret (the receiver already trusts it).
+            if args.webhook_secret:
+                config["secret"] = args.webhook_secret
             enabled = enabled and bool(args.webhook_url)
         elif channel["kind"] == "email":
             if args.smtp:
@@ -238,6 +240,16 @@ def _followup_defaults(args: argparse.Namespace) -> int:
         order = ("/v1/calendars", "/v1/notification-channels", "/v1/escalation-ladders")
         puts.sort(key=lambda p: next((i for i, o in enumerate(order) if p[0].startswith(o)), 9))
         for path, body in puts:
+            channel_config = body.get("config")
+            if (
+                path.startswith("/v1/notification-channels/")
+                and isinstance(channel_config, dict)
+                and body.get("kind") == "webhook"
+                and "secret" not in channel_config
+                and client.get(path).status_code == 404
+            ):
+                channel_config["secret"] = secrets.token_urlsafe(32)
+                print(f"{path}: new webhook secret {channel_config['secret']}")
             r = client.put(path, json=body)
             if r.status_code not in (200, 201):
                 print(f"{path}: {_problem_text(r)}", file=sys.stderr)
@@ -331,7 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = followup.add_subparsers(dest="sub", required=True).add_parser(
         "defaults", help="apply a defaults document (SLA policies, calendars, ladders, channels)"
     )
-    p.add_argument("file", nargs="?", default="deploy/examples/followup.yaml")
+    p.add_argument(
+        "file",
+        nargs="?",
+        default=str(Path(__file__).resolve().parents[1] / "deploy" / "examples" / "followup.yaml"),
+        help="defaults document (default: the example one in deploy/examples)",
+    )
     p.add_argument("--url", default="http://127.0.0.1:8003", help="followup base URL")
     p.add_argument("--token", help="admin token (default: a local one)")
     p.add_argument("--webhook-url", help="URL for the document's webhook channels")

@@ -184,3 +184,53 @@ def test_make_run_routes_every_complaint_and_explains_it(
         check=False,
     )
     assert "catalog applied as version 2" in applied.stdout, applied.stdout + applied.stderr
+
+
+def test_make_run_follows_up_every_routed_complaint_under_the_default_sla(
+    system: tuple[str, str],
+) -> None:
+    url, _ = system
+    followup = os.environ["E2E_FOLLOWUP_URL"]
+    cli = [sys.executable, "-m", "shared.cli"]
+    posted = subprocess.run(
+        [*cli, "replay-cfpb", "--limit", "20", "--url", url, "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "accepted: 20" in posted.stdout, posted.stdout + posted.stderr
+    token = subprocess.run(
+        [*cli, "token", "issue", "--role", "admin", "--subject", "e2e"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    deadline = time.monotonic() + 60
+    loops: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        loops = httpx.get(f"{followup}/v1/loops", params={"limit": 200}, headers=headers).json()[
+            "items"
+        ]
+        if len(loops) == 20:
+            break
+        time.sleep(0.5)  # another process's consumers: polling its API is all a user can do
+    assert len(loops) == 20
+    # `closeloop up` loaded the default SLA policies: every loop has its acknowledge target due.
+    assert all(loop["next_due_at"] for loop in loops)
+    policies = httpx.get(f"{followup}/v1/sla-policies", headers=headers).json()["items"]
+    assert {p["severity"] for p in policies} >= {"low", "medium", "high", "critical"}
+
+    # Re-applying the defaults through the API is idempotent.
+    applied = subprocess.run(
+        [*cli, "followup", "defaults", "--url", followup],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert applied.returncode == 0, applied.stderr
+    again = httpx.get(f"{followup}/v1/sla-policies", headers=headers).json()["items"]
+    assert sorted(p["id"] for p in again) == sorted(p["id"] for p in policies)
