@@ -262,7 +262,7 @@ class Scheduler:
             extra={
                 "loop_id": str(loop.id),
                 "target": target.target,
-                "level": alert.level,
+                "ladder_level": alert.level,  # "level" is the log level
                 "kind": kind,
                 "audience": audience,
                 "late_by_s": late_by,
