@@ -155,12 +155,18 @@ def test_each_ladder_level_fires_once_reminder_before_and_escalations_after(
         assert uow.session.scalar(select(DueTarget.next_fire_at)) is None
 
 
-def test_after_downtime_each_missed_level_fires_once_saying_how_late(followup: Followup) -> None:
-    configure(followup)
-    loop = open_loop(followup)
-    promise_due_in(followup, loop, timedelta(hours=1))
+def test_after_downtime_each_missed_level_fires_once_saying_how_late(
+    followup_factory: FollowupFactory,
+) -> None:
+    before = followup_factory()
+    configure(before)
+    loop = open_loop(before)
+    promise_due_in(before, loop, timedelta(hours=1))
+    before.container.close()
 
-    followup.clock.advance(timedelta(hours=5))  # the service was down for hours
+    # The service was down for hours; a new process (container) starts on the same database.
+    followup = followup_factory()
+    followup.clock.advance(timedelta(hours=5))
     assert tick(followup) == 1
     assert tick(followup) == 0
     fired = sorted(alerts(followup), key=lambda a: a["level"])
