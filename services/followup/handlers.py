@@ -1,4 +1,5 @@
-"""Event handlers of followup: assignments open, join and move loops; confirmations close them."""
+"""Event handlers of followup: assignments open, join and move loops; confirmations close them;
+received complaints are copied for the console."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ def handlers(service: FollowupService) -> dict[str, Any]:
         assert isinstance(uow, FollowupUnitOfWork)
         service.on_confirmed(uow, envelope, event)
 
+    def received(uow: UnitOfWork, envelope: Envelope, event: EventModel) -> None:
+        assert isinstance(uow, FollowupUnitOfWork)
+        service.on_received(uow, envelope, event)
+
     return {
+        "complaint.received": received,
         "complaint.assigned": assigned,
         "complaint.reassigned": reassigned,
         "complaint.confirmed": confirmed,

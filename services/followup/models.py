@@ -301,3 +301,29 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class ComplaintCopy(Base):
+    """What an owner needs to see of a complaint, copied from `complaint.received` (intake owns
+    the complaint; followup keeps this copy for the console and the queue's search)."""
+
+    __tablename__ = "complaint_copies"
+    __table_args__ = (
+        Index("ix_complaint_copies_customer_ref", "customer_ref"),
+        Index("ix_complaint_copies_external_ref", "external_ref"),
+    )
+
+    complaint_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    customer_ref: Mapped[str] = mapped_column(String(200))
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_tier: Mapped[str | None] = mapped_column(String(50))
+    channel: Mapped[str] = mapped_column(String(20))
+    summary: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    external_ref: Mapped[str | None] = mapped_column(String(200))
+    product: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(10))
+    received_at: Mapped[datetime]
+    contacts_30d: Mapped[int] = mapped_column(Integer)

@@ -26,6 +26,7 @@ from services.followup.domain import (
 )
 from services.followup.models import (
     OUTBOX,
+    ComplaintCopy,
     DueTarget,
     Loop,
     LoopComplaint,
@@ -56,6 +57,7 @@ from shared.events.models import (
     ComplaintAssignedV1,
     ComplaintConfirmedV1,
     ComplaintReassignedV1,
+    ComplaintReceivedV1,
     EventModel,
     LoopAcknowledgedV1,
     LoopClosedV1,
@@ -282,6 +284,30 @@ class FollowupService:
         self.record(uow, loop, "reopened", {"reason": reason}, None, now)
         self.emit(
             uow, loop, LoopReopenedV1(**self.common(uow, loop, now), reason=reason), causation
+        )
+
+    def on_received(self, uow: FollowupUnitOfWork, envelope: Envelope, event: EventModel) -> None:
+        """complaint.received -> the copy the console shows (first delivery wins)."""
+        assert isinstance(event, ComplaintReceivedV1)
+        if uow.session.get(ComplaintCopy, event.complaint_id) is not None:
+            return
+        uow.session.add(
+            ComplaintCopy(
+                complaint_id=event.complaint_id,
+                customer_id=event.customer_id,
+                customer_ref=event.customer.ref,
+                customer_name=event.customer.name,
+                customer_tier=event.customer.tier,
+                channel=event.channel,
+                summary=event.summary,
+                description=event.description,
+                external_ref=event.external_ref,
+                product=event.product,
+                category=event.category,
+                severity=event.severity,
+                received_at=event.received_at,
+                contacts_30d=event.repeat_contact.count_30d,
+            )
         )
 
     def on_reassigned(self, uow: FollowupUnitOfWork, envelope: Envelope, event: EventModel) -> None:

@@ -24,12 +24,13 @@ from followup_support import (
 )
 from support import Followup, FollowupFactory
 
-from services.followup.models import TaxonomyEntry
+from services.followup.models import ComplaintCopy, TaxonomyEntry
 from shared.bus.kafka import Producer
 from shared.events import topics
 from shared.events.envelope import Envelope
 from shared.events.models import (
     ComplaintReassignedV1,
+    ComplaintReceivedV1,
     Ref,
 )
 from shared.testing.drain import drain
@@ -383,3 +384,36 @@ def test_resolution_must_come_from_the_taxonomy_once_one_is_configured(
         {"resolution_code": "refunded", "root_cause": "fraud-rule", "summary": "Fee refunded"},
     )
     assert good.status_code == 200, good.text
+
+
+def test_received_complaint_is_copied_once_for_the_console(followup: Followup) -> None:
+    customer = uuid.uuid4()
+    event = ComplaintReceivedV1.model_validate(
+        {
+            "complaint_id": uuid.uuid4(),
+            "client_id": "cc-1",
+            "customer_id": customer,
+            "customer": {"ref": "cust-9", "name": "Ada Lovelace", "tier": "gold"},
+            "channel": "phone",
+            "summary": "Card declined twice",
+            "description": "At the supermarket",
+            "external_ref": "T-77",
+            "product": "Credit card",
+            "severity": "high",
+            "received_at": followup.clock.now(),
+            "repeat_contact": {"count_30d": 2, "is_repeat": False},
+        }
+    )
+    deliver(followup, event, customer)
+    changed = event.model_copy(update={"summary": "changed"})
+    deliver(followup, changed, customer)  # a redelivery never overwrites the first copy
+    with followup.container.uow() as uow:
+        copy = uow.session.get(ComplaintCopy, event.complaint_id)
+        assert copy is not None
+        assert (copy.customer_ref, copy.customer_name, copy.summary, copy.external_ref) == (
+            "cust-9",
+            "Ada Lovelace",
+            "Card declined twice",
+            "T-77",
+        )
+        assert copy.contacts_30d == 2
