@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test check lint typecheck imports fmt schemas bench clean
+.PHONY: run test chromium check lint typecheck imports fmt schemas bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUN_STAMP)
 	$(BIN)/closeloop up $(ARGS)
 
-test: $(TEST_STAMP) check
+test: $(TEST_STAMP) chromium check
 	$(BIN)/pytest
+
+# The console's browser tests drive Debian's Chromium through Playwright (no browser download).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 check: lint typecheck imports
 

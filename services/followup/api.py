@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 
-from services.followup import metrics_api, policies_api
+from services.followup import console, metrics_api, policies_api
 from services.followup.auth import StaffDep
 from services.followup.bootstrap import FollowupContainer, bootstrap
 from services.followup.config import FollowupSettings
@@ -182,7 +182,7 @@ def create_app(
 ) -> FastAPI:
     """The followup app; builds its own container from settings unless one is given (tests)."""
     settings = settings or (container.settings if container else FollowupSettings())
-    return create_service_app(
+    app = create_service_app(
         service="followup",
         title="closeloop followup",
         description="Loops and promises: every complaint followed up until the customer confirms.",
@@ -190,3 +190,5 @@ def create_app(
         container=container,
         build=lambda: bootstrap(settings),
     )
+    console.install(app)
+    return app
