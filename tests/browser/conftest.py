@@ -162,5 +162,6 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="UTC")
     p = context.new_page()
+    p.set_default_timeout(5_000)  # a local server answers in milliseconds; fail fast
     yield p
     context.close()
