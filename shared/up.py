@@ -21,7 +21,7 @@ from shared.clock import SystemClock
 from shared.config import ServiceSettings
 from shared.db.migrate import upgrade
 from shared.events import topics
-from shared.services import SERVICES, ServiceInfo
+from shared.services import SERVICES, ServiceInfo, by_name
 from shared.testing.broker import TansuBroker, free_port
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,9 @@ def up(
                 **env,
                 f"CLOSELOOP_{info.name.upper()}_DATABASE_URL": url,
                 "CLOSELOOP_HTTP_PORT": str(info.port),
+                # The console asks routing for explanations, handovers and dry-runs.
+                "CLOSELOOP_ROUTING_URL": env.get("CLOSELOOP_ROUTING_URL")
+                or f"http://127.0.0.1:{by_name('routing').port}",
             }
             log_file = open(DATA_DIR / "logs" / f"{info.name}.log", "ab")  # noqa: SIM115
             procs.append(
@@ -189,6 +192,8 @@ def _print_welcome(settings: ServiceSettings) -> None:
     for info in SERVICES:
         base = f"http://127.0.0.1:{info.port}"
         print(f"{info.name:<12} {base}   docs {base}/docs   metrics {base}/metrics")
+    console = f"http://127.0.0.1:{by_name('followup').port}/console"
+    print(f"console      {console}   (sign in with the owner or manager token below)")
     print(f"logs         {DATA_DIR / 'logs'}/")
     print("\ntokens (valid 7 days; `closeloop token issue --role ROLE --subject KEY` makes more):")
     for role, subject, journeys in LOCAL_TOKENS:
