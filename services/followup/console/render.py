@@ -48,7 +48,9 @@ def relative(value: datetime | None, now: datetime) -> str:
     if value is None:
         return ""
     delta = value - now
-    return f"in {duration(delta)}" if delta >= timedelta(0) else f"{duration(delta)} ago"
+    if abs(delta) < timedelta(seconds=1):
+        return "just now"
+    return f"in {duration(delta)}" if delta > timedelta(0) else f"{duration(delta)} ago"
 
 
 def iso(value: datetime | None) -> str:
