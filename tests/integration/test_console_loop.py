@@ -8,15 +8,29 @@ import html
 import itertools
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+import pytest
 from followup_support import assigned, deliver, get, open_loop, post
-from support import Followup
+from support import Followup, FollowupFactory
 
 from services.followup.models import TaxonomyEntry
 from shared.auth import issue_token
 from shared.events.models import ComplaintReceivedV1
+
+
+@pytest.fixture
+def followup(followup_factory: FollowupFactory) -> Iterator[Followup]:
+    """Followup whose console finds no routing at its address: these tests are about followup's
+    own pages (test_console_routing covers the calls to routing)."""
+    f = followup_factory()
+    nowhere = httpx.Client(base_url="http://127.0.0.1:9", timeout=5, follow_redirects=False)
+    f.http.app.state.routing_http = nowhere
+    yield f
+    nowhere.close()
 
 
 def sign_in(f: Followup, subject: str = "ana", role: str = "owner", **kw: Any) -> None:
@@ -109,8 +123,9 @@ def test_the_page_shows_the_complaints_with_repeats_and_the_promises(followup: F
         "Call back",
         "made by ana",
         f"/v1/assignments/{loop['complaint_id']}",
-        "/v1/owners/ana/handover",
-        "/v1/owners/ana/availability",
+        f"/console/loops/{loop['id']}/handover",  # the owner's forms that ask routing
+        f"/console/loops/{loop['id']}/away",
+        "routing is not reachable",  # no routing here: a message, and the page works
     ):
         assert text in page, text
     assert "Contacts in 30 days</dt><dd>2" in page

@@ -7,16 +7,30 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from followup_support import open_loop, post
-from support import Followup
+from support import Followup, FollowupFactory
 
 from services.followup.console.manager import CSV_COLUMNS
 from services.followup.models import ChannelRow, LadderRow
 from shared.auth import issue_token
+
+
+@pytest.fixture
+def followup(followup_factory: FollowupFactory) -> Iterator[Followup]:
+    """Followup whose console finds no routing at its address: these tests are about followup's
+    own pages (test_console_routing covers the calls to routing)."""
+    f = followup_factory()
+    nowhere = httpx.Client(base_url="http://127.0.0.1:9", timeout=5, follow_redirects=False)
+    f.http.app.state.routing_http = nowhere
+    yield f
+    nowhere.close()
+
 
 LADDER = [
     {"offset_minutes": -30, "audience": "owner", "channel": "hook"},

@@ -3,31 +3,37 @@ that work it (acknowledge, promise, keep/renegotiate/cancel, note, resolve, wait
 
 Every action goes through FollowupService, so the API's object-level checks apply as they are:
 another owner's loop is a 404 here too. A 409 or 422 re-renders the page with the message.
+
+Who owns the loop is routing's business: the page asks routing (as the viewer) why this owner,
+and its owner can hand the complaint over within the team or set themselves away with a delegate;
+a journey manager can reassign it. Those forms call routing's API (routing_client.py) and come
+back here with a `?done=` message, or the page again with routing's message. When routing cannot
+be reached the rest of the page keeps working.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from services.followup.bootstrap import FollowupContainer
-from services.followup.console.manager import routing_url
 from services.followup.console.render import duration, templates, viewer_zone
+from services.followup.console.routing_client import RoutingFailed, routing_for, routing_url
 from services.followup.console.session import COOKIE, ConsoleUser, FormUser, csrf_for
 from services.followup.domain import Calendar, add_business_time, business_time_between
 from services.followup.models import ComplaintCopy, TaxonomyEntry
 from services.followup.policy_lookup import PolicyLookup
 from services.followup.schemas import LoopOut, PromiseOut, SlaTargetOut
 from shared.auth import Principal
-from shared.errors import DomainError, NotFound, Unprocessable
+from shared.errors import DomainError, Forbidden, NotFound, Unprocessable
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -41,6 +47,18 @@ INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and 
 
 ShortText = Annotated[str, Form(max_length=2000)]
 LongText = Annotated[str, Form(max_length=10_000)]
+OwnerKey = Annotated[str, Form(max_length=100)]
+MANAGER_ROLES = ("manager", "admin")
+
+# What `?done=` may say after a routing action (fixed texts: the URL carries only the code).
+DONE = {
+    "handed-over": "Handed over in routing. The loop moves to its new owner as soon as routing's "
+    "event reaches followup.",
+    "away": "Routing now knows you are away; new complaints go to your delegate or your team.",
+    "back": "Routing knows you are back and assigns you new complaints again.",
+    "reassigned": "Reassigned in routing. The loop follows its new owner as soon as routing's "
+    "event reaches followup.",
+}
 
 
 def container(request: Request) -> FollowupContainer:
@@ -108,6 +126,85 @@ def _as_input(value: datetime, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime(INPUT_FORMAT)
 
 
+@dataclass
+class RoutingView:
+    """What routing says about the loop's complaint, as far as the viewer may know it."""
+
+    assignment: dict[str, Any] | None = None
+    team: list[dict[str, str]] = field(default_factory=list)  # teammates: key, name
+    availability: dict[str, Any] | None = None
+    error: RoutingFailed | None = None
+
+
+def _team(catalog: dict[str, Any], journey: str, leave_out: set[str]) -> list[dict[str, str]]:
+    """The journey's team from routing's catalog document, without `leave_out`."""
+    doc = catalog.get("catalog")
+    if not isinstance(doc, dict):
+        return []
+    names = {
+        str(o.get("key")): str(o.get("name") or o.get("key"))
+        for o in doc.get("owners") or []
+        if isinstance(o, dict)
+    }
+    for j in doc.get("journeys") or []:
+        if isinstance(j, dict) and j.get("key") == journey:
+            return [
+                {"key": str(k), "name": names.get(str(k), str(k))}
+                for k in j.get("team") or []
+                if str(k) not in leave_out
+            ]
+    return []
+
+
+def _instant(value: object) -> object:
+    """An ISO instant from routing's JSON as a datetime (shown in the viewer's zone)."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return value
+
+
+def _instants(doc: dict[str, Any] | None, *keys: str) -> None:
+    if doc is not None:
+        for key in keys:
+            if doc.get(key) is not None:
+                doc[key] = _instant(doc[key])
+
+
+def routing_view(request: Request, user: Principal, loop: LoopOut) -> RoutingView:
+    """Ask routing (as the viewer) about the loop's complaint; a failure becomes the message."""
+    view = RoutingView()
+    client = routing_for(request)
+    try:
+        view.assignment = client.assignment(loop.complaint_id)
+    except RoutingFailed as exc:
+        view.error = exc
+        if exc.unreachable:
+            return view  # no point asking again
+    is_owner = user.subject == loop.owner["key"]
+    if not (is_owner or user.role in MANAGER_ROLES):
+        return view
+    journey = loop.journey["key"]
+    current = loop.owner["key"]
+    if view.assignment is not None:
+        journey = str(view.assignment.get("journey", {}).get("key") or journey)
+        current = str(view.assignment.get("owner", {}).get("key") or current)
+    try:
+        view.team = _team(client.catalog(), journey, {current, user.subject})
+        if is_owner:
+            view.availability = client.availability(user.subject)
+    except RoutingFailed as exc:
+        view.error = view.error or exc
+    _instants(view.assignment, "assigned_at")
+    for step in (view.assignment or {}).get("reassignments") or []:
+        if isinstance(step, dict):
+            _instants(step, "at")
+    _instants(view.availability, "away_from", "away_until")
+    return view
+
+
 def _page(
     request: Request,
     user: Principal,
@@ -115,9 +212,11 @@ def _page(
     *,
     alert: DomainError | None = None,
     status_code: int = 200,
+    done: str | None = None,
 ) -> Response:
     c = container(request)
     loop = c.service.loop(user, loop_id)  # NotFound for a loop the viewer may not see
+    routing = routing_view(request, user, loop)
     now = c.clock.now()
     zone = viewer_zone(request)
     with c.uow() as uow:
@@ -168,6 +267,11 @@ def _page(
         "notes": list(reversed(loop.notes)),
         "taxonomy": taxonomy,
         "routing_url": routing_url(),  # the same routing address the manager pages link to
+        "routing": routing,
+        "routing_errors": list(routing.error.extra.get("errors") or []) if routing.error else [],
+        "is_loop_owner": user.subject == loop.owner["key"],
+        "may_reassign": user.role in MANAGER_ROLES,
+        "done": DONE.get(done or ""),
         "quick_choices": QUICK_CHOICES,
         "now": now,
         "zone": zone,
@@ -182,8 +286,19 @@ def _page(
 
 
 @router.get("/loops/{loop_id}", response_class=HTMLResponse)
-def loop_page(request: Request, user: ConsoleUser, loop_id: str) -> Response:
-    return _page(request, user, _loop_id(loop_id))
+def loop_page(
+    request: Request,
+    user: ConsoleUser,
+    loop_id: str,
+    done: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    try:
+        return _page(request, user, _loop_id(loop_id), done=done)
+    except NotFound:
+        if done in ("handed-over", "reassigned"):
+            # The loop already followed its new owner: back to the viewer's own loops.
+            return RedirectResponse("/console/loops", status_code=303)
+        raise
 
 
 # --- acting ----------------------------------------------------------------------------------
@@ -363,3 +478,113 @@ def wait_on_customer(
 def resume(request: Request, user: FormUser, loop_id: str) -> Response:
     lid = _loop_id(loop_id)
     return _act(request, user, lid, lambda: container(request).service.resume(user, lid))
+
+
+# --- routing's actions: hand over, away, reassign ----------------------------------------------
+
+
+def _routing_act(
+    request: Request,
+    user: Principal,
+    loop_id: uuid.UUID,
+    action: Callable[[], object],
+    done: str,
+) -> Response:
+    """Run an action that calls routing; back with `?done=`, or the page with the message."""
+    try:
+        action()
+    except RoutingFailed as exc:
+        return _page(request, user, loop_id, alert=exc, status_code=exc.status)
+    except DomainError as exc:
+        if exc.status not in (409, 422):
+            raise
+        return _page(request, user, loop_id, alert=exc, status_code=exc.status)
+    return RedirectResponse(f"/console/loops/{loop_id}?done={done}", status_code=303)
+
+
+def _loop_of_owner(request: Request, user: Principal, loop_id: uuid.UUID) -> LoopOut:
+    loop = container(request).service.loop(user, loop_id)
+    if user.subject != loop.owner["key"]:
+        raise Forbidden("only the loop's owner hands it over or sets themselves away here")
+    return loop
+
+
+def reassign_loop(
+    request: Request, user: Principal, loop_id: uuid.UUID, owner: str, reason: str
+) -> None:
+    """A journey manager (or admin) moves the loop's complaint to another owner in routing."""
+    if user.role not in MANAGER_ROLES:
+        raise Forbidden("reassigning is for journey managers")
+    loop = container(request).service.loop(user, loop_id)  # NotFound outside my journeys
+    to = _required(owner, "owner", "The new owner")
+    why = _required(reason, "reason", "The reason")
+    routing_for(request).reassign(loop.complaint_id, to, why)
+
+
+@router.post("/loops/{loop_id}/handover")
+def hand_over(
+    request: Request, user: FormUser, loop_id: str, to: OwnerKey = "", reason: ShortText = ""
+) -> Response:
+    """The owner hands this complaint to a teammate (routing's reassign, as the owner)."""
+    lid = _loop_id(loop_id)
+
+    def act() -> None:
+        loop = _loop_of_owner(request, user, lid)
+        teammate = _required(to, "owner", "The teammate")
+        why = _required(reason, "reason", "The reason")
+        routing_for(request).reassign(loop.complaint_id, teammate, why)
+
+    return _routing_act(request, user, lid, act, "handed-over")
+
+
+@router.post("/loops/{loop_id}/away")
+def set_away(
+    request: Request,
+    user: FormUser,
+    loop_id: str,
+    delegate: OwnerKey = "",
+    until: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """The owner is away from now (until a time, or until they are back), with a delegate."""
+    lid = _loop_id(loop_id)
+    c = container(request)
+
+    def act() -> None:
+        _loop_of_owner(request, user, lid)
+        now = c.clock.now()
+        away_until = None
+        if until.strip():
+            away_until = _parse_local(until, viewer_zone(request), "away_until")
+            if away_until <= now:
+                raise Unprocessable(
+                    "“Until” must be in the future",
+                    errors=[{"field": "away_until", "message": "in the past"}],
+                )
+        routing_for(request).set_availability(
+            user.subject, now, away_until, delegate.strip() or None
+        )
+
+    return _routing_act(request, user, lid, act, "away")
+
+
+@router.post("/loops/{loop_id}/back")
+def set_back(request: Request, user: FormUser, loop_id: str) -> Response:
+    """The owner is back: clear the away window and delegate in routing."""
+    lid = _loop_id(loop_id)
+
+    def act() -> None:
+        _loop_of_owner(request, user, lid)
+        routing_for(request).set_availability(user.subject, None, None, None)
+
+    return _routing_act(request, user, lid, act, "back")
+
+
+@router.post("/loops/{loop_id}/reassign")
+def reassign(
+    request: Request, user: FormUser, loop_id: str, owner: OwnerKey = "", reason: ShortText = ""
+) -> Response:
+    """A journey manager reassigns the loop's complaint in routing."""
+    lid = _loop_id(loop_id)
+    return _routing_act(
+        request, user, lid, lambda: reassign_loop(request, user, lid, owner, reason), "reassigned"
+    )

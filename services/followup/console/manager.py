@@ -1,15 +1,17 @@
-"""Console pages for managers: the escalation board, journey metrics (with a CSV download) and a
-read-only view of the journeys followup knows.
+"""Console pages for managers: the escalation board (with reassigning overdue loops), journey
+metrics (with a CSV download) and the journey catalog.
 
-Reassigning and the journey catalog belong to routing (another service, another origin); these
-pages explain where, and never call it.
+Reassigning and the journey catalog belong to routing (another service). Where the manager waits
+for the answer these pages call routing's API with the manager's own token (routing_client.py):
+reassign a loop's complaint from the board, read the catalog (journeys, stages, teams, rules) and
+dry-run a changed catalog against recent complaints. Routing unreachable or refusing is a message
+on the page, never a failed page.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,27 +19,29 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
+import yaml
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Select, func, select
 
 from services.followup.bootstrap import FollowupContainer
 from services.followup.console import queries
+from services.followup.console.loop_page import DONE, reassign_loop
 from services.followup.console.render import duration, templates, viewer_zone
+from services.followup.console.routing_client import RoutingFailed, routing_for, routing_url
 from services.followup.console.session import COOKIE, ConsoleUser, FormUser, csrf_for
 from services.followup.metrics_query import DEFAULT_PERIOD, ESCALATION_KINDS, MetricsQuery
 from services.followup.metrics_schemas import FiguresOut, JourneyMetricsOut
 from services.followup.models import Loop
 from services.followup.schemas import AlertOut
 from shared.auth import Principal
-from shared.errors import DomainError, Forbidden
+from shared.errors import DomainError, Forbidden, NotFound, Unprocessable
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 MANAGER_ROLES = ("manager", "admin")
 BOARD_LIMIT = 200
-ROUTING_URL_ENV = "CLOSELOOP_ROUTING_URL"
-ROUTING_URL_DEFAULT = "http://127.0.0.1:8002"
+CANDIDATE_MAX_CHARS = 60_000  # the console's request body limit is 64 KiB
 
 
 def _container(request: Request) -> FollowupContainer:
@@ -54,11 +58,6 @@ def _base_context(request: Request, user: Principal) -> dict[str, Any]:
     return {"user": user, "csrf": csrf_for(request, request.cookies[COOKIE])}
 
 
-def routing_url() -> str:
-    """The routing service's base URL, for links (never called from here)."""
-    return (os.environ.get(ROUTING_URL_ENV) or ROUTING_URL_DEFAULT).rstrip("/")
-
-
 # --- the escalation board -----------------------------------------------------------------------
 
 
@@ -72,14 +71,43 @@ def escalations(c: FollowupContainer, user: Principal, *, acked: bool) -> list[A
     return items[:BOARD_LIMIT]
 
 
-@router.get("/board", response_class=HTMLResponse)
-def board(
-    request: Request, user: ConsoleUser, acked: bool = False, partial: bool = False
+def teams_of(catalog: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """Journey key → its team ({key, name}) from routing's catalog document."""
+    doc = catalog.get("catalog")
+    if not isinstance(doc, dict):
+        return {}
+    names = {
+        str(o.get("key")): str(o.get("name") or o.get("key"))
+        for o in doc.get("owners") or []
+        if isinstance(o, dict)
+    }
+    return {
+        str(j.get("key")): [
+            {"key": str(k), "name": names.get(str(k), str(k))} for k in j.get("team") or []
+        ]
+        for j in doc.get("journeys") or []
+        if isinstance(j, dict)
+    }
+
+
+def _board_page(
+    request: Request,
+    user: Principal,
+    *,
+    acked: bool = False,
+    partial: bool = False,
+    alert: DomainError | None = None,
+    done: str | None = None,
+    status_code: int = 200,
 ) -> Response:
-    """Unacknowledged escalations in my journeys, and the loops overdue now; `partial` renders
-    only the list (the page polls it)."""
-    _require_manager(user)
     c = _container(request)
+    teams: dict[str, list[dict[str, str]]] = {}
+    routing_error: RoutingFailed | None = None
+    if not partial:  # the teams the reassign forms offer (asked before holding a connection)
+        try:
+            teams = teams_of(routing_for(request).catalog())
+        except RoutingFailed as exc:
+            routing_error = exc
     now = c.clock.now()
     alerts = escalations(c, user, acked=acked)
     with c.uow() as uow:
@@ -94,10 +122,57 @@ def board(
             "zone": viewer_zone(request),
             "late": lambda seconds: timedelta(seconds=seconds),
             "routing_url": routing_url(),
+            "teams": teams,
+            "routing_error": routing_error,
+            "alert": alert,
+            "alert_errors": list(alert.extra.get("errors") or []) if alert else [],
+            "done": DONE.get(done or ""),
         }
         return templates.TemplateResponse(
-            request, "board_list.html" if partial else "board.html", context
+            request,
+            "board_list.html" if partial else "board.html",
+            context,
+            status_code=status_code,
         )
+
+
+@router.get("/board", response_class=HTMLResponse)
+def board(
+    request: Request,
+    user: ConsoleUser,
+    acked: bool = False,
+    partial: bool = False,
+    done: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """Unacknowledged escalations in my journeys, and the loops overdue now; `partial` renders
+    only the list (the page polls it)."""
+    _require_manager(user)
+    return _board_page(request, user, acked=acked, partial=partial, done=done)
+
+
+@router.post("/board/loops/{loop_id}/reassign")
+def board_reassign(
+    request: Request,
+    user: FormUser,
+    loop_id: str,
+    owner: Annotated[str, Form(max_length=100)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Reassign an overdue loop's complaint in routing; back to the board."""
+    _require_manager(user)
+    try:
+        lid = uuid.UUID(loop_id)
+    except ValueError:
+        raise NotFound(f"no loop {loop_id}") from None
+    try:
+        reassign_loop(request, user, lid, owner, reason)
+    except RoutingFailed as exc:
+        return _board_page(request, user, alert=exc, status_code=exc.status)
+    except DomainError as exc:
+        if exc.status not in (409, 422):
+            raise
+        return _board_page(request, user, alert=exc, status_code=exc.status)
+    return RedirectResponse("/console/board?done=reassigned", status_code=303)
 
 
 @router.post("/alerts/{alert_id}/ack")
@@ -429,14 +504,192 @@ def journeys_seen(c: FollowupContainer, user: Principal) -> list[JourneySeen]:
     return sorted(journeys.values(), key=lambda j: j.key)
 
 
-@router.get("/catalog", response_class=HTMLResponse)
-def catalog(request: Request, user: ConsoleUser) -> Response:
-    """Read-only: what followup has seen; the catalog itself lives in routing."""
-    _require_manager(user)
-    c = _container(request)
+# --- routing's catalog, and a dry-run of a changed one -------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    key: str
+    priority: int
+    description: str
+    when: list[str]  # "product: Credit card", one per condition; empty: matches everything
+    journey: str
+    stage: str
+    severity: str | None
+
+
+def _condition(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def rule_rows(doc: dict[str, Any]) -> list[RuleRow]:
+    """Routing's rules in the order it tries them (lower priority first; ties as listed)."""
+    rows = []
+    for r in doc.get("rules") or []:
+        if not isinstance(r, dict):
+            continue
+        when = r.get("when") if isinstance(r.get("when"), dict) else {}
+        rows.append(
+            RuleRow(
+                key=str(r.get("key")),
+                priority=int(r.get("priority", 100)),
+                description=str(r.get("description") or ""),
+                when=[
+                    f"{k.replace('_', ' ')}: {_condition(v)}"
+                    for k, v in (when or {}).items()
+                    if v is not None
+                ],
+                journey=str(r.get("journey")),
+                stage=str(r.get("stage")),
+                severity=r.get("severity"),
+            )
+        )
+    return sorted(rows, key=lambda row: row.priority)
+
+
+@dataclass
+class DryRunRow:
+    complaint_id: str
+    current: dict[str, Any]
+    candidate: dict[str, Any]
+    changes: list[str]
+
+
+@dataclass
+class DryRunView:
+    totals: dict[str, Any]
+    rows: list[DryRunRow]  # what would change first
+
+    @property
+    def changed(self) -> int:
+        return sum(1 for r in self.rows if r.changes)
+
+
+def dry_run_view(report: dict[str, Any]) -> DryRunView:
+    rows = [
+        DryRunRow(
+            complaint_id=str(x.get("complaint_id")),
+            current=dict(x.get("current") or {}),
+            candidate=dict(x.get("candidate") or {}),
+            changes=[str(c) for c in x.get("changes") or []],
+        )
+        for x in report.get("results") or []
+        if isinstance(x, dict)
+    ]
+    rows.sort(key=lambda r: not r.changes)  # stable: routing's order within each group
+    totals = report.get("totals")
+    return DryRunView(totals=dict(totals) if isinstance(totals, dict) else {}, rows=rows)
+
+
+def _catalog_page(
+    request: Request,
+    user: Principal,
+    *,
+    candidate: str | None = None,
+    last: str = "",
+    report: DryRunView | None = None,
+    alert: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    """Routing's catalog as read-only tables, the dry-run form, and what followup has seen."""
+    routing = routing_for(request)
+    current: dict[str, Any] | None = None
+    routing_error: RoutingFailed | None = None
+    try:
+        current = routing.catalog()
+        if candidate is None:
+            candidate = routing.catalog_yaml()
+    except RoutingFailed as exc:
+        routing_error = exc
+    doc = current.get("catalog") if current else None
+    doc = doc if isinstance(doc, dict) else None
     context = {
         **_base_context(request, user),
-        "journeys": journeys_seen(c, user),
+        "journeys": journeys_seen(_container(request), user),
         "routing_url": routing_url(),
+        "routing_error": routing_error,
+        "catalog": doc,
+        "version": current.get("version") if current else None,
+        "rules": rule_rows(doc) if doc else [],
+        "candidate": candidate or "",
+        "candidate_max": CANDIDATE_MAX_CHARS,
+        "last": last,
+        "report": report,
+        "alert": alert,
+        "alert_errors": list(alert.extra.get("errors") or []) if alert else [],
     }
-    return templates.TemplateResponse(request, "catalog.html", context)
+    return templates.TemplateResponse(request, "catalog.html", context, status_code=status_code)
+
+
+@router.get("/catalog", response_class=HTMLResponse)
+def catalog(request: Request, user: ConsoleUser) -> Response:
+    """Routing's journeys, stages, teams, owners and rules (read-only), a dry-run form for a
+    changed catalog, and the journeys followup has seen in its loops."""
+    _require_manager(user)
+    return _catalog_page(request, user)
+
+
+def _candidate_document(text: str) -> Any:
+    """The candidate catalog from the form's YAML (or JSON, which is YAML too)."""
+    if not text.strip():
+        raise Unprocessable(
+            "paste a changed catalog to dry-run",
+            errors=[{"field": "candidate", "message": "required"}],
+        )
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise Unprocessable(
+            f"the candidate is not valid YAML: {exc}",
+            errors=[{"field": "candidate", "message": "not parseable"}],
+        ) from None
+    # The exported JSON shape ({"version", "catalog"}) is accepted as it is.
+    if isinstance(data, dict) and isinstance(data.get("catalog"), dict):
+        data = data["catalog"]
+    if not isinstance(data, dict):
+        raise Unprocessable(
+            "the candidate must be a catalog document (journeys, owners, rules)",
+            errors=[{"field": "candidate", "message": "not a mapping"}],
+        )
+    return data
+
+
+def _last(value: str) -> int | None:
+    if not value.strip():
+        return None
+    try:
+        n = int(value.strip())
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 10_000:
+        raise Unprocessable(
+            "“Recent complaints” must be a whole number from 1 to 10000",
+            errors=[{"field": "last", "message": "1 to 10000"}],
+        )
+    return n
+
+
+@router.post("/catalog/dry-run", response_class=HTMLResponse)
+def catalog_dry_run(
+    request: Request,
+    user: FormUser,
+    candidate: Annotated[str, Form(max_length=CANDIDATE_MAX_CHARS)] = "",
+    last: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Route recent complaints with the pasted catalog (routing changes nothing) and show what
+    would change."""
+    _require_manager(user)
+    try:
+        document = _candidate_document(candidate)
+        report = routing_for(request).dry_run(document, _last(last))
+    except DomainError as exc:
+        if not isinstance(exc, RoutingFailed) and exc.status != 422:
+            raise
+        return _catalog_page(
+            request, user, candidate=candidate, last=last, alert=exc, status_code=exc.status
+        )
+    return _catalog_page(request, user, candidate=candidate, last=last, report=dry_run_view(report))
