@@ -106,3 +106,16 @@ def test_manager_sees_the_alert_on_the_board_and_acknowledges_it(page: Page, con
     page.get_by_role("link", name="Metrics").click()
     expect(page.locator("svg[role=img]").first).to_be_visible()
     shot(page, "metrics")
+
+
+def test_times_show_in_the_browser_s_time_zone(browser: Any, console: Any) -> None:
+    context = browser.new_context(timezone_id="America/New_York")
+    page = context.new_page()
+    page.set_default_timeout(5_000)
+    try:
+        sign_in(page, console, console.token("ana"))
+        page.reload()  # the first page told the server the zone; the next ones use it
+        overdue = page.locator("table.queue tbody tr").first
+        expect(overdue).to_contain_text("EST")
+    finally:
+        context.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
@@ -16,7 +17,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 def viewer_zone(request: Request) -> ZoneInfo:
     """The browser's zone from the `tz` cookie, else UTC."""
     try:
-        return ZoneInfo(request.cookies.get("tz") or "UTC")
+        # console.js writes it URL-encoded ("America%2FNew_York").
+        return ZoneInfo(unquote(request.cookies.get("tz") or "UTC"))
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
 
