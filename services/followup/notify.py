@@ -17,8 +17,6 @@ employees, never a customer's name or contact details.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import smtplib
@@ -42,6 +40,7 @@ from services.followup.service import FollowupUnitOfWork
 from shared.clock import Clock
 from shared.ids import new_id
 from shared.logging import correlated
+from shared.webhooks import retry_delay, sign_webhook
 
 log = logging.getLogger(__name__)
 
@@ -168,16 +167,6 @@ def _iso(at: datetime) -> str:
 
 
 # --- channel messages ----------------------------------------------------------------------
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, the scheme of intake's status webhooks.
-
-    Duplicated from services.intake.domain.sign_webhook on purpose: services import nothing of
-    each other, and receivers verify both kinds of webhook with the same few lines.
-    """
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 def chat_message(payload: dict[str, Any]) -> dict[str, Any]:
@@ -318,8 +307,7 @@ class AlertDispatcher:
 
     def retry_delay(self, attempts: int) -> timedelta:
         """Exponential back-off after the `attempts`-th failure (1-based), capped."""
-        seconds = min(self._backoff_cap_s, self._backoff_s * 2 ** min(attempts - 1, 62))
-        return timedelta(seconds=seconds)
+        return timedelta(seconds=retry_delay(attempts, self._backoff_s, self._backoff_cap_s))
 
     def run_once(self, limit: int = 50) -> int:
         """Send up to `limit` due deliveries; return how many were attempted.
@@ -480,7 +468,7 @@ class AlertDispatcher:
         ts = int(self._clock.now().timestamp())
         headers = {
             "Content-Type": "application/json",
-            "Closeloop-Signature": sign(str(job.config["secret"]), ts, body),
+            "Closeloop-Signature": sign_webhook(str(job.config["secret"]), ts, body),
             "Closeloop-Event": "alert",
             "Closeloop-Delivery": str(job.delivery_id),
             "Idempotency-Key": str(job.delivery_id),

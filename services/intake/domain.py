@@ -1,10 +1,9 @@
-"""Pure intake rules: repeat contacts, the status read model, request fingerprints, webhook
-signing and address screening. No I/O here."""
+"""Pure intake rules: repeat contacts, the status read model, request fingerprints and webhook
+address screening (signing and retries are shared.webhooks). No I/O here."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
 import json
 from collections.abc import Iterable
@@ -81,22 +80,6 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:
-    """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the receiver recomputes and compares."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify_webhook(secret: str, header: str, body: bytes) -> bool:
-    """Receiver side of `sign_webhook` (used by tests and documented for clients)."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        expected = sign_webhook(secret, int(parts["t"]), body)
-    except (KeyError, ValueError):
-        return False
-    return hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
-
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -149,8 +132,3 @@ def host_allowed(host: str, addresses: Iterable[IPAddress], allow_list: Iterable
         address_is_public(ip) or any(embedded_ipv4(ip) in n or ip in n for n in networks)
         for ip in addrs
     )
-
-
-def retry_delay(attempt: int, base_s: float, cap_s: float = 3600.0) -> float:
-    """Exponential back-off after the `attempt`-th failure (1-based)."""
-    return float(min(cap_s, base_s * 2 ** min(attempt - 1, 62)))

@@ -29,6 +29,7 @@ from shared.clock import Clock
 from shared.errors import Unprocessable
 from shared.ids import new_id
 from shared.logging import correlated
+from shared.webhooks import retry_delay, sign_webhook
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class WebhookDispatcher:
                 delivery.status = "failed"
                 log.error("webhook delivery failed for good", extra={"error": error})
             else:
-                delay = domain.retry_delay(delivery.attempts, self._settings.webhook_backoff_s)
+                delay = retry_delay(delivery.attempts, self._settings.webhook_backoff_s)
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
                 log.warning("webhook delivery failed; retrying", extra={"error": error})
             uow.commit()
@@ -187,7 +188,7 @@ class WebhookDispatcher:
                 headers={
                     "Host": parts.netloc.rsplit("@", 1)[-1],
                     "Content-Type": "application/json",
-                    "Closeloop-Signature": domain.sign_webhook(job.secret, ts, body),
+                    "Closeloop-Signature": sign_webhook(job.secret, ts, body),
                     "Closeloop-Event": job.event_type,
                     "Closeloop-Delivery": str(delivery_id),
                 },

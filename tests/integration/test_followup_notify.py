@@ -31,8 +31,8 @@ from webhook_receiver import Received, Receiver
 
 from services.followup.models import Alert, Delivery, DeliveryAttempt, DueTarget, Loop
 from services.followup.notify import AlertDispatcher, describe, human_duration
-from services.intake.domain import verify_webhook
 from shared.logging import correlation_id
+from shared.webhooks import verify_webhook
 
 SECRET = "alert-secret-0123456789abcdef"
 DUE = T0 - timedelta(hours=2, minutes=5)  # the promise's due time: 2 h 5 min before now

@@ -29,6 +29,7 @@ from services.intake.webhooks import WebhookDispatcher
 from shared.auth import Principal
 from shared.events.envelope import Envelope
 from shared.events.models import ComplaintAssignedV1, Ref
+from shared.webhooks import verify_webhook
 
 PROBLEM = "application/problem+json"
 LOOPBACK = ["127.0.0.0/8"]
@@ -112,7 +113,7 @@ def run(intake: Intake) -> int:
 
 
 def signature_ok(secret: str, request: Received) -> bool:
-    return domain.verify_webhook(secret, request.headers["closeloop-signature"], request.body)
+    return verify_webhook(secret, request.headers["closeloop-signature"], request.body)
 
 
 def sig_time(request: Received) -> int:
@@ -247,10 +248,10 @@ def test_status_change_is_delivered_signed_end_to_end(local: Intake, receiver: R
     assert req.headers["closeloop-event"] == "complaint.status_changed"
     assert signature_ok(secret, req)
     assert sig_time(req) == int(T0.timestamp())
-    assert not domain.verify_webhook(
+    assert not verify_webhook(
         "some-other-secret-entirely", req.headers["closeloop-signature"], req.body
     )
-    assert not domain.verify_webhook(secret, req.headers["closeloop-signature"], req.body + b" ")
+    assert not verify_webhook(secret, req.headers["closeloop-signature"], req.body + b" ")
 
     body = json.loads(req.body)
     delivery = the_delivery(local, sub["id"])

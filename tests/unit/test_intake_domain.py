@@ -16,11 +16,9 @@ from services.intake.domain import (
     fingerprint,
     host_allowed,
     repeat_contact,
-    retry_delay,
-    sign_webhook,
     status_after,
-    verify_webhook,
 )
+from shared.webhooks import retry_delay, sign_webhook, verify_webhook
 
 ip = ipaddress.ip_address
 
