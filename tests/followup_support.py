@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from datetime import datetime
@@ -13,15 +14,18 @@ from sqlalchemy import select
 from support import Followup
 
 from services.followup.handlers import handlers
-from services.followup.models import OUTBOX
+from services.followup.models import OUTBOX, CalendarRow, ChannelRow, LadderRow, SlaPolicyRow
+from shared.auth import issue_token
 from shared.events import topics
 from shared.events.envelope import Envelope
 from shared.events.models import (
     ComplaintAssignedV1,
     ComplaintConfirmedV1,
+    ComplaintReceivedV1,
     EventModel,
     Ref,
 )
+from shared.ids import new_id
 
 CARDS = Ref(key="cards", name="Cards and payments")
 BORROW = Ref(key="borrow", name="Borrow")
@@ -142,3 +146,91 @@ class Receiver:
 
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.requests]
+
+
+def configure_alerts(
+    f: Followup,
+    ladders: dict[str, list[dict[str, Any]]],
+    sla: dict[str, int] | None = None,
+    sla_journey: str = "*",
+) -> None:
+    """A webhook channel "hook" (to a closed port), ladders by journey ("*" for the rest) and,
+    given `sla` minutes (acknowledge, first_promise, resolve), a 24/7 policy for `sla_journey`."""
+    now = f.clock.now()
+    with f.container.uow() as uow:
+        uow.session.add(
+            ChannelRow(
+                key="hook",
+                kind="webhook",
+                config={"url": "http://127.0.0.1:9/", "secret": "s" * 32},
+                enabled=True,
+                version=1,
+                updated_at=now,
+            )
+        )
+        for journey, levels in ladders.items():
+            uow.session.add(
+                LadderRow(journey_key=journey, levels=levels, version=1, updated_at=now)
+            )
+        if sla is not None:
+            uow.session.add(
+                CalendarRow(
+                    key="always",
+                    name="24/7",
+                    tz="UTC",
+                    weekly={str(d): [["00:00", "00:00"]] for d in range(7)},
+                    country=None,
+                    subdivision=None,
+                    holidays=[],
+                    working_days=[],
+                    version=1,
+                    updated_at=now,
+                )
+            )
+            uow.session.flush()
+            uow.session.add(
+                SlaPolicyRow(
+                    id=new_id(),
+                    journey_key=sla_journey,
+                    severity="*",
+                    calendar_key="always",
+                    acknowledge_minutes=sla["acknowledge"],
+                    first_promise_minutes=sla["first_promise"],
+                    resolve_minutes=sla["resolve"],
+                    version=1,
+                    updated_at=now,
+                )
+            )
+        uow.commit()
+
+
+def received(f: Followup, complaint_id: uuid.UUID, customer_id: uuid.UUID, **fields: Any) -> None:
+    """Deliver the complaint.received whose copy the console shows; keywords replace fields."""
+    body: dict[str, Any] = {
+        "complaint_id": complaint_id,
+        "client_id": "cc-1",
+        "customer_id": customer_id,
+        "customer": {"ref": "cust-1", "name": "Ada Lovelace", "tier": "gold"},
+        "channel": "phone",
+        "summary": "Card declined twice",
+        "description": "Declined at the grocery store on Monday and again on Tuesday.",
+        "external_ref": "CFPB-123",
+        "received_at": f.clock.now(),
+        "repeat_contact": {"count_30d": 1, "is_repeat": False},
+    }
+    body.update(fields)
+    deliver(f, ComplaintReceivedV1.model_validate(body), customer_id)
+
+
+def sign_in(f: Followup, subject: str = "ana", role: str = "owner", **kw: Any) -> None:
+    """Sign the test client in to the console (the session cookie stays on it)."""
+    token = issue_token(f.settings, f.clock, role=role, subject=subject, **kw)
+    r = f.http.post("/console/login", data={"token": token}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token rendered into a console page's forms."""
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert found is not None
+    return found.group(1)

@@ -9,32 +9,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from followup_support import deliver, open_loop, post
+from followup_support import open_loop, post, received, sign_in
 from support import Followup
 
 from shared.auth import issue_token
-from shared.events.models import ComplaintReceivedV1
-
-
-def sign_in(f: Followup, subject: str = "ana", role: str = "owner", **kw: Any) -> None:
-    token = issue_token(f.settings, f.clock, role=role, subject=subject, **kw)
-    r = f.http.post("/console/login", data={"token": token}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-
-
-def received(f: Followup, complaint_id: uuid.UUID, customer_id: uuid.UUID, **fields: Any) -> None:
-    body: dict[str, Any] = {
-        "complaint_id": complaint_id,
-        "client_id": "cc-1",
-        "customer_id": customer_id,
-        "customer": {"ref": "cust-1", "name": "Ada Lovelace"},
-        "channel": "phone",
-        "summary": "Card declined twice",
-        "received_at": f.clock.now(),
-        "repeat_contact": {"count_30d": 1, "is_repeat": False},
-    }
-    body.update(fields)
-    deliver(f, ComplaintReceivedV1.model_validate(body), customer_id)
 
 
 def loop_with_copy(f: Followup, ref: str, summary: str, **fields: Any) -> dict[str, Any]:

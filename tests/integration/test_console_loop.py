@@ -14,12 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from followup_support import assigned, deliver, get, open_loop, post
+from followup_support import assigned, csrf_of, deliver, get, open_loop, post, received, sign_in
 from support import Followup, FollowupFactory
 
 from services.followup.models import TaxonomyEntry
-from shared.auth import issue_token
-from shared.events.models import ComplaintReceivedV1
 
 
 @pytest.fixture
@@ -33,40 +31,11 @@ def followup(followup_factory: FollowupFactory) -> Iterator[Followup]:
     nowhere.close()
 
 
-def sign_in(f: Followup, subject: str = "ana", role: str = "owner", **kw: Any) -> None:
-    token = issue_token(f.settings, f.clock, role=role, subject=subject, **kw)
-    r = f.http.post("/console/login", data={"token": token}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-
-
-def received(f: Followup, complaint_id: uuid.UUID, customer_id: uuid.UUID, **fields: Any) -> None:
-    body: dict[str, Any] = {
-        "complaint_id": complaint_id,
-        "client_id": "cc-1",
-        "customer_id": customer_id,
-        "customer": {"ref": "cust-1", "name": "Ada Lovelace", "tier": "gold"},
-        "channel": "phone",
-        "summary": "Card declined twice",
-        "description": "Declined at the grocery store on Monday and again on Tuesday.",
-        "external_ref": "CFPB-123",
-        "received_at": f.clock.now(),
-        "repeat_contact": {"count_30d": 1, "is_repeat": False},
-    }
-    body.update(fields)
-    deliver(f, ComplaintReceivedV1.model_validate(body), customer_id)
-
-
 def loop_with_copy(f: Followup, **fields: Any) -> dict[str, Any]:
     customer = uuid.uuid4()
     loop = open_loop(f, customer, **fields)
     received(f, uuid.UUID(loop["complaint_id"]), customer)
     return loop
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    assert found is not None
-    return found.group(1)
 
 
 def page_of(f: Followup, loop_id: str) -> str:

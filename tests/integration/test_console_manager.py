@@ -13,12 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from followup_support import open_loop, post
+from followup_support import configure_alerts, csrf_of, open_loop, post, sign_in
 from support import Followup, FollowupFactory
 
 from services.followup.console.manager import CSV_COLUMNS
-from services.followup.models import ChannelRow, LadderRow
-from shared.auth import issue_token
 
 
 @pytest.fixture
@@ -40,30 +38,6 @@ LADDER = [
 MANAGER = {"subject": "mgr-cards", "role": "manager", "journeys": ("cards",)}
 
 
-def configure(f: Followup) -> None:
-    """A webhook channel and a ladder for every journey (as in test_followup_scheduler)."""
-    now = f.clock.now()
-    with f.container.uow() as uow:
-        uow.session.add(
-            ChannelRow(
-                key="hook",
-                kind="webhook",
-                config={"url": "http://127.0.0.1:9/", "secret": "s" * 32},
-                enabled=True,
-                version=1,
-                updated_at=now,
-            )
-        )
-        uow.session.add(LadderRow(journey_key="*", levels=LADDER, version=1, updated_at=now))
-        uow.commit()
-
-
-def sign_in(f: Followup, subject: str, role: str, **kw: Any) -> None:
-    token = issue_token(f.settings, f.clock, role=role, subject=subject, **kw)
-    r = f.http.post("/console/login", data={"token": token}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-
-
 def promise_due_in(f: Followup, loop: dict[str, Any], delta: timedelta) -> None:
     due = (f.clock.now() + delta).isoformat()
     r = post(f, f"/loops/{loop['id']}/promises", {"text": "Call back", "due_at": due})
@@ -72,7 +46,7 @@ def promise_due_in(f: Followup, loop: dict[str, Any], delta: timedelta) -> None:
 
 def overdue_in_two_journeys(f: Followup) -> tuple[dict[str, Any], dict[str, Any]]:
     """A cards loop and a borrow loop, each with a promise missed by a minute."""
-    configure(f)
+    configure_alerts(f, {"*": LADDER})
     mine = open_loop(f)
     other = open_loop(f, owner={"key": "bo", "name": "Bo"}, journey={"key": "borrow", "name": "B"})
     promise_due_in(f, mine, timedelta(minutes=45))
@@ -86,12 +60,6 @@ def overdue_in_two_journeys(f: Followup) -> tuple[dict[str, Any], dict[str, Any]
 
 def ack_ids(page: str) -> list[str]:
     return re.findall(r'action="/console/alerts/([0-9a-f-]+)/ack"', page)
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    assert found is not None
-    return found.group(1)
 
 
 def test_board_shows_my_journeys_escalations_with_level_and_lateness(followup: Followup) -> None:

@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from followup_support import assigned, deliver, loop_of, post
+from followup_support import assigned, csrf_of, deliver, loop_of, post, sign_in
 from support import Followup, Routing
 
 from services.followup.console.routing_client import routing_url
-from shared.auth import issue_token
 from shared.events.envelope import Envelope
 from shared.events.models import ComplaintReceivedV1, Ref
 
@@ -79,18 +78,6 @@ def routed_loop(f: Followup, routing: Routing, **fields: Any) -> dict[str, Any]:
     )
     deliver(f, event, customer)
     return loop_of(f, event.complaint_id)
-
-
-def sign_in(f: Followup, subject: str = "ana", role: str = "owner", **kw: Any) -> None:
-    token = issue_token(f.settings, f.clock, role=role, subject=subject, **kw)
-    r = f.http.post("/console/login", data={"token": token}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    assert found is not None
-    return found.group(1)
 
 
 def page(f: Followup, path: str) -> str:

@@ -9,12 +9,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from followup_support import BORROW, assigned, confirm, deliver, iso, open_loop, post
+from followup_support import (
+    BORROW,
+    assigned,
+    configure_alerts,
+    confirm,
+    deliver,
+    iso,
+    open_loop,
+    post,
+)
 from support import T0, Followup
 
-from services.followup.models import CalendarRow, ChannelRow, LadderRow, SlaPolicyRow
 from shared.events.models import Ref
-from shared.ids import new_id
 
 ANA = {"subject": "ana", "role": "owner"}
 BEN = {"subject": "ben", "role": "owner"}
@@ -24,60 +31,18 @@ DEV = {"subject": "dev", "role": "owner"}
 def configure(f: Followup) -> None:
     """Ladders: a reminder 30 min before and an owner alert at the due time (borrow: only a
     manager alert at it); a 24/7 SLA policy for borrow alone (acknowledge within 30 minutes)."""
-    now = f.clock.now()
-    with f.container.uow() as uow:
-        uow.session.add(
-            ChannelRow(
-                key="hook",
-                kind="webhook",
-                config={"url": "http://127.0.0.1:9/", "secret": "s" * 32},
-                enabled=True,
-                version=1,
-                updated_at=now,
-            )
-        )
-        levels = [
-            {"offset_minutes": -30, "audience": "owner", "channel": "hook"},
-            {"offset_minutes": 0, "audience": "owner", "channel": "hook"},
-        ]
-        uow.session.add(LadderRow(journey_key="*", levels=levels, version=1, updated_at=now))
-        uow.session.add(
-            LadderRow(
-                journey_key="borrow",
-                levels=[{"offset_minutes": 0, "audience": "journey_manager", "channel": "hook"}],
-                version=1,
-                updated_at=now,
-            )
-        )
-        uow.session.add(
-            CalendarRow(
-                key="always",
-                name="24/7",
-                tz="UTC",
-                weekly={str(d): [["00:00", "00:00"]] for d in range(7)},
-                country=None,
-                subdivision=None,
-                holidays=[],
-                working_days=[],
-                version=1,
-                updated_at=now,
-            )
-        )
-        uow.session.flush()
-        uow.session.add(
-            SlaPolicyRow(
-                id=new_id(),
-                journey_key="borrow",
-                severity="*",
-                calendar_key="always",
-                acknowledge_minutes=30,
-                first_promise_minutes=600,
-                resolve_minutes=6000,
-                version=1,
-                updated_at=now,
-            )
-        )
-        uow.commit()
+    configure_alerts(
+        f,
+        {
+            "*": [
+                {"offset_minutes": -30, "audience": "owner", "channel": "hook"},
+                {"offset_minutes": 0, "audience": "owner", "channel": "hook"},
+            ],
+            "borrow": [{"offset_minutes": 0, "audience": "journey_manager", "channel": "hook"}],
+        },
+        sla={"acknowledge": 30, "first_promise": 600, "resolve": 6000},
+        sla_journey="borrow",
+    )
 
 
 def ok(r: Any, status: int = 200) -> dict[str, Any]:

@@ -11,17 +11,23 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from followup_support import assigned, deliver, get, open_loop, outbox, post, resolve_body
+from followup_support import (
+    assigned,
+    configure_alerts,
+    deliver,
+    get,
+    open_loop,
+    outbox,
+    post,
+    resolve_body,
+)
 from sqlalchemy import func, select
 from support import Followup, FollowupFactory
 
 from services.followup.models import (
     Alert,
-    CalendarRow,
-    ChannelRow,
     Delivery,
     DueTarget,
-    LadderRow,
     SlaPolicyRow,
 )
 from shared.ids import new_id
@@ -32,57 +38,6 @@ LADDER = [
     {"offset_minutes": 0, "audience": "journey_manager", "channel": "hook"},
     {"offset_minutes": 60, "audience": "person:head-of-cx", "channel": "hook"},
 ]
-
-
-def configure(
-    f: Followup, ladder: list[dict[str, Any]] | None = None, sla: dict[str, int] | None = None
-) -> None:
-    """A ladder for every journey and, optionally, a 24/7 SLA policy for every severity."""
-    now = f.clock.now()
-    with f.container.uow() as uow:
-        uow.session.add(
-            ChannelRow(
-                key="hook",
-                kind="webhook",
-                config={"url": "http://127.0.0.1:9/", "secret": "s" * 32},
-                enabled=True,
-                version=1,
-                updated_at=now,
-            )
-        )
-        uow.session.add(
-            LadderRow(journey_key="*", levels=ladder or LADDER, version=1, updated_at=now)
-        )
-        if sla is not None:
-            uow.session.add(
-                CalendarRow(
-                    key="always",
-                    name="24/7",
-                    tz="UTC",
-                    weekly={str(d): [["00:00", "00:00"]] for d in range(7)},
-                    country=None,
-                    subdivision=None,
-                    holidays=[],
-                    working_days=[],
-                    version=1,
-                    updated_at=now,
-                )
-            )
-            uow.session.flush()
-            uow.session.add(
-                SlaPolicyRow(
-                    id=new_id(),
-                    journey_key="*",
-                    severity="*",
-                    calendar_key="always",
-                    acknowledge_minutes=sla["acknowledge"],
-                    first_promise_minutes=sla["first_promise"],
-                    resolve_minutes=sla["resolve"],
-                    version=1,
-                    updated_at=now,
-                )
-            )
-        uow.commit()
 
 
 def alerts(f: Followup, **who: Any) -> list[dict[str, Any]]:
@@ -105,7 +60,7 @@ def tick(f: Followup) -> int:
 def test_each_ladder_level_fires_once_reminder_before_and_escalations_after(
     followup: Followup,
 ) -> None:
-    configure(followup)
+    configure_alerts(followup, {"*": LADDER})
     loop = open_loop(followup)
     promise = promise_due_in(followup, loop, timedelta(hours=2))
     assert tick(followup) == 0
@@ -159,7 +114,7 @@ def test_after_downtime_each_missed_level_fires_once_saying_how_late(
     followup_factory: FollowupFactory,
 ) -> None:
     before = followup_factory()
-    configure(before)
+    configure_alerts(before, {"*": LADDER})
     loop = open_loop(before)
     promise_due_in(before, loop, timedelta(hours=1))
     before.container.close()
@@ -181,7 +136,7 @@ def test_after_downtime_each_missed_level_fires_once_saying_how_late(
 
 
 def test_a_reminder_already_past_when_promising_is_skipped(followup: Followup) -> None:
-    configure(followup)
+    configure_alerts(followup, {"*": LADDER})
     loop = open_loop(followup)
     promise_due_in(followup, loop, timedelta(minutes=10))
     followup.clock.advance(timedelta(minutes=11))
@@ -192,7 +147,7 @@ def test_a_reminder_already_past_when_promising_is_skipped(followup: Followup) -
 def test_kept_promise_stops_and_renegotiated_promise_restarts_its_ladder(
     followup: Followup,
 ) -> None:
-    configure(followup)
+    configure_alerts(followup, {"*": LADDER})
     loop = open_loop(followup)
     kept = promise_due_in(followup, loop, timedelta(hours=1))
     moved = promise_due_in(followup, loop, timedelta(hours=1))
@@ -223,9 +178,9 @@ def test_kept_promise_stops_and_renegotiated_promise_restarts_its_ladder(
 def test_sla_targets_fire_pause_while_waiting_on_the_customer_and_settle(
     followup: Followup,
 ) -> None:
-    configure(
+    configure_alerts(
         followup,
-        ladder=[{"offset_minutes": 0, "audience": "journey_manager", "channel": "hook"}],
+        {"*": [{"offset_minutes": 0, "audience": "journey_manager", "channel": "hook"}]},
         sla={"acknowledge": 60, "first_promise": 120, "resolve": 600},
     )
     opened_at = followup.clock.now()
@@ -266,7 +221,7 @@ def test_sla_targets_fire_pause_while_waiting_on_the_customer_and_settle(
 def test_alerts_are_listed_per_manager_and_owner_and_acknowledged_once(
     followup: Followup,
 ) -> None:
-    configure(followup)
+    configure_alerts(followup, {"*": LADDER})
     loop = open_loop(followup)
     promise_due_in(followup, loop, timedelta(minutes=45))
     other = open_loop(followup, owner={"key": "bo", "name": "Bo"}, journey={"key": "borrow"})
@@ -300,7 +255,9 @@ def test_alerts_are_listed_per_manager_and_owner_and_acknowledged_once(
 
 
 def test_repeat_complaint_with_higher_severity_tightens_the_sla(followup: Followup) -> None:
-    configure(followup, sla={"acknowledge": 600, "first_promise": 900, "resolve": 6000})
+    configure_alerts(
+        followup, {"*": LADDER}, sla={"acknowledge": 600, "first_promise": 900, "resolve": 6000}
+    )
     with followup.container.uow() as uow:
         uow.session.add(
             SlaPolicyRow(
@@ -335,7 +292,7 @@ def test_competing_scheduler_replicas_on_postgresql_never_double_fire(
     followup_factory: FollowupFactory,
 ) -> None:
     first = followup_factory()
-    configure(first)
+    configure_alerts(first, {"*": LADDER})
     loops = [open_loop(first) for _ in range(60)]
     for loop in loops:
         promise_due_in(first, loop, timedelta(hours=1))
