@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from services.followup.config import FollowupSettings
 from services.followup.domain import (
+    SLA_TARGETS,
     IllegalTransition,
     LoopAction,
     LoopStatus,
@@ -368,7 +369,7 @@ class FollowupService:
                 return
             loop.status = _loop_next(loop, "close")
             loop.closed_at = now
-            uow.targets.settle_all(loop, now)  # the customer is satisfied: nothing more is owed
+            uow.targets.settle(loop, now)  # the customer is satisfied: nothing more is owed
             self.record(uow, loop, "closed", {"reason": "customer confirmed"}, None, now)
             self.emit(
                 uow,
@@ -387,7 +388,7 @@ class FollowupService:
             loop.status = _loop_next(loop, "acknowledge")
             loop.acknowledged_at = now
             loop.updated_at = now
-            uow.targets.settle(loop, sla_target("acknowledge"), now)
+            uow.targets.settle(loop, now, sla_target("acknowledge"))
             self.record(uow, loop, "acknowledged", {}, principal.subject, now)
             self.emit(
                 uow, loop, LoopAcknowledgedV1(**self.common(uow, loop, now), by=principal.subject)
@@ -432,8 +433,7 @@ class FollowupService:
         )
         uow.session.add(promise)
         uow.session.flush()
-        uow.targets.settle(loop, sla_target("acknowledge"), now)
-        uow.targets.settle(loop, sla_target("first_promise"), now)
+        uow.targets.settle(loop, now, sla_target("acknowledge"), sla_target("first_promise"))
         uow.targets.arm_promise(loop, promise, now)
         loop.updated_at = now
         self.record(
@@ -465,7 +465,7 @@ class FollowupService:
             loop.status = _loop_next(loop, "keep_promise")
             promise.status = _promise_next(promise, "keep")
             promise.kept_at = now
-            uow.targets.settle(loop, promise_target(promise.id), now)
+            uow.targets.settle(loop, now, promise_target(promise.id))
             loop.updated_at = now
             self.record(
                 uow, loop, "promise kept", {"promise_id": str(promise.id)}, principal.subject, now
@@ -527,7 +527,7 @@ class FollowupService:
             now = self._clock.now()
             promise.status = _promise_next(promise, "cancel")
             promise.reason = reason
-            uow.targets.settle(loop, promise_target(promise.id), now)
+            uow.targets.settle(loop, now, promise_target(promise.id))
             loop.updated_at = now
             self.record(
                 uow,
@@ -579,8 +579,7 @@ class FollowupService:
             if loop.acknowledged_at is None:
                 loop.acknowledged_at = now  # a first-contact fix needs no separate acknowledge
             loop.resolved_at = now
-            for name in ("acknowledge", "first_promise", "resolve"):
-                uow.targets.settle(loop, sla_target(name), now)
+            uow.targets.settle(loop, now, *(sla_target(name) for name in SLA_TARGETS))
             loop.resolution_code = resolution_code
             loop.root_cause, loop.summary = root_cause, summary
             loop.updated_at = now

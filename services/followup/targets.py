@@ -75,19 +75,13 @@ class LoopTargets:
         self.arm(loop, promise_target(promise.id), promise.due_at, now, promise_id=promise.id)
         self.refresh_next_due(loop)
 
-    def settle(self, loop: Loop, name: str, now: datetime) -> None:
-        """Nothing more is owed on this target: it leaves the scheduler and the queue."""
-        row = self.target(loop, name)
-        if row is not None and row.settled_at is None:
-            row.settled_at = now
-            row.next_fire_at = None
-            row.updated_at = now
-        self.refresh_next_due(loop)
-
-    def settle_all(self, loop: Loop, now: datetime) -> None:
-        for row in self._session.scalars(
-            select(DueTarget).where(DueTarget.loop_id == loop.id, DueTarget.settled_at.is_(None))
-        ):
+    def settle(self, loop: Loop, now: datetime, *names: str) -> None:
+        """Nothing more is owed on these targets (on every target without names): they leave
+        the scheduler and the queue."""
+        q = select(DueTarget).where(DueTarget.loop_id == loop.id, DueTarget.settled_at.is_(None))
+        if names:
+            q = q.where(DueTarget.target.in_(names))
+        for row in self._session.scalars(q):
             row.settled_at = now
             row.next_fire_at = None
             row.updated_at = now
