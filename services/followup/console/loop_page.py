@@ -24,10 +24,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from services.followup.bootstrap import FollowupContainer
 from services.followup.console.render import duration, templates, viewer_zone
 from services.followup.console.routing_client import RoutingFailed, routing_for, routing_url
-from services.followup.console.session import COOKIE, ConsoleUser, FormUser, csrf_for
+from services.followup.console.session import ConsoleUser, FormUser, container
 from services.followup.domain import Calendar, add_business_time, business_time_between
 from services.followup.models import ComplaintCopy, TaxonomyEntry
 from services.followup.policy_lookup import PolicyLookup
@@ -59,11 +58,6 @@ DONE = {
     "reassigned": "Reassigned in routing. The loop follows its new owner as soon as routing's "
     "event reaches followup.",
 }
-
-
-def container(request: Request) -> FollowupContainer:
-    c: FollowupContainer = request.app.state.container
-    return c
 
 
 def _loop_id(value: str) -> uuid.UUID:
@@ -256,7 +250,7 @@ def _page(
     errors: list[dict[str, Any]] = list(alert.extra.get("errors") or []) if alert else []
     context = {
         "user": user,
-        "csrf": csrf_for(request, request.cookies[COOKIE]),
+        "csrf": request.state.csrf,
         "loop": loop,
         "loop_id": str(loop.id),  # `loop` is Jinja's loop variable inside {% for %}
         "closed": loop.status == "closed",

@@ -29,7 +29,12 @@ from services.followup.console import queries
 from services.followup.console.loop_page import DONE, reassign_loop
 from services.followup.console.render import duration, templates, viewer_zone
 from services.followup.console.routing_client import RoutingFailed, routing_for, routing_url
-from services.followup.console.session import COOKIE, ConsoleUser, FormUser, csrf_for
+from services.followup.console.session import (
+    ConsoleUser,
+    FormUser,
+    container,
+    page_context,
+)
 from services.followup.metrics_query import DEFAULT_PERIOD, ESCALATION_KINDS, MetricsQuery
 from services.followup.metrics_schemas import FiguresOut, JourneyMetricsOut
 from services.followup.models import Loop
@@ -44,18 +49,9 @@ BOARD_LIMIT = 200
 CANDIDATE_MAX_CHARS = 60_000  # the console's request body limit is 64 KiB
 
 
-def _container(request: Request) -> FollowupContainer:
-    c: FollowupContainer = request.app.state.container
-    return c
-
-
 def _require_manager(user: Principal) -> None:
     if user.role not in MANAGER_ROLES:
         raise Forbidden("this page is for journey managers")
-
-
-def _base_context(request: Request, user: Principal) -> dict[str, Any]:
-    return {"user": user, "csrf": csrf_for(request, request.cookies[COOKIE])}
 
 
 # --- the escalation board -----------------------------------------------------------------------
@@ -100,7 +96,7 @@ def _board_page(
     done: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    c = _container(request)
+    c = container(request)
     teams: dict[str, list[dict[str, str]]] = {}
     routing_error: RoutingFailed | None = None
     if not partial:  # the teams the reassign forms offer (asked before holding a connection)
@@ -114,7 +110,7 @@ def _board_page(
         queue = queries.queue(uow.session, user, now)
         overdue = [row for row in queue.rows if row.overdue]
         context = {
-            **_base_context(request, user),
+            **page_context(request, user),
             "alerts": alerts,
             "overdue": overdue,
             "show_acked": acked,
@@ -178,7 +174,7 @@ def board_reassign(
 @router.post("/alerts/{alert_id}/ack")
 def acknowledge(alert_id: uuid.UUID, user: FormUser, request: Request) -> Response:
     _require_manager(user)
-    _container(request).alerts.ack(user, alert_id)
+    container(request).alerts.ack(user, alert_id)
     return RedirectResponse("/console/board", status_code=303)
 
 
@@ -327,10 +323,10 @@ def metrics(
 ) -> Response:
     """Per journey and stage over a period of days (default: the last 30)."""
     _require_manager(user)
-    c = _container(request)
+    c = container(request)
     now = c.clock.now()
     context: dict[str, Any] = {
-        **_base_context(request, user),
+        **page_context(request, user),
         "form": {"from": from_ or "", "to": to or ""},
         "error": None,
         "data": None,
@@ -429,7 +425,7 @@ def metrics_csv(
 ) -> Response:
     """The rows of the metrics page as CSV (durations in seconds, rates as fractions)."""
     _require_manager(user)
-    c = _container(request)
+    c = container(request)
     try:
         p = _period(request, from_, to, c.clock.now())
     except PeriodError as exc:
@@ -608,8 +604,8 @@ def _catalog_page(
     doc = current.get("catalog") if current else None
     doc = doc if isinstance(doc, dict) else None
     context = {
-        **_base_context(request, user),
-        "journeys": journeys_seen(_container(request), user),
+        **page_context(request, user),
+        "journeys": journeys_seen(container(request), user),
         "routing_url": routing_url(),
         "routing_error": routing_error,
         "catalog": doc,

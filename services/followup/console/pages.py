@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.followup.bootstrap import FollowupContainer
 from services.followup.console import queries
 from services.followup.console.render import templates, viewer_zone
 from services.followup.console.session import (
@@ -16,17 +15,13 @@ from services.followup.console.session import (
     STAFF_ROLES,
     ConsoleUser,
     FormUser,
-    csrf_for,
+    container,
+    page_context,
 )
 from shared.auth import TokenVerifier
 from shared.errors import DomainError
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-
-
-def container(request: Request) -> FollowupContainer:
-    c: FollowupContainer = request.app.state.container
-    return c
 
 
 def _safe_next(target: str | None) -> str:
@@ -115,8 +110,7 @@ def my_loops(
             search=q or None,
         )
         context = {
-            "user": user,
-            "csrf": csrf_for(request, request.cookies[COOKIE]),
+            **page_context(request, user),
             "queue": queue,
             "now": now,
             "zone": viewer_zone(request),

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Form, Request
 
+from services.followup.bootstrap import FollowupContainer
 from shared.auth import Principal, TokenVerifier
 from shared.errors import DomainError, Forbidden
 
@@ -64,3 +65,14 @@ def checked_form(request: Request, csrf: Annotated[str, Form()] = "") -> Princip
 
 ConsoleUser = Annotated[Principal, Depends(current_principal)]
 FormUser = Annotated[Principal, Depends(checked_form)]
+
+
+def container(request: Request) -> FollowupContainer:
+    """The followup container the app was built with."""
+    c: FollowupContainer = request.app.state.container
+    return c
+
+
+def page_context(request: Request, user: Principal) -> dict[str, Any]:
+    """What every signed-in page's layout needs: who it is for and the session's CSRF token."""
+    return {"user": user, "csrf": request.state.csrf}
