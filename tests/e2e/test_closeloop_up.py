@@ -93,7 +93,8 @@ def test_make_run_takes_real_complaints_and_answers_lookups(system: tuple[str, s
     assert len(found) == 1
     complaint = httpx.get(f"{url}/v1/complaints/{found[0]['id']}", headers=headers).json()
     assert complaint["summary"] == first["summary"]
-    assert complaint["status"] == "received"
+    # Routing may already have assigned it: the look-up races the running system.
+    assert complaint["status"] in ("received", "assigned")
     history = httpx.get(
         f"{url}/v1/customers/{first['customer']['ref']}/complaints", headers=headers
     ).json()
